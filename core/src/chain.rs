@@ -1,0 +1,1015 @@
+//! The chain state: the block index (a tree of headers with cumulative work), the best chain,
+//! the UTXO set with per-block undo data, and reorganisation to the most-work chain.
+//!
+//! Every change comes back as a [`WriteBatch`] for the shell to commit atomically; the state
+//! can be restored from what was committed ([`ChainState::load`]).
+
+use core::fmt;
+use std::collections::{HashMap, HashSet};
+
+use crate::amount::Amount;
+use crate::block::Block;
+use crate::encode::{DecodeError, Encoding};
+use crate::hash::{BlockHash, PubKeyHash, Txid};
+use crate::header::BlockHeader;
+use crate::params::ChainParams;
+use crate::pow::{CompactTarget, Work};
+use crate::store::{IndexRecord, META_TIP, MemoryStore, Table, WriteBatch, outpoint_key};
+use crate::tx::{OutPoint, Transaction, TxOut};
+use crate::utxo::{BlockUndo, Coin, UtxoSet};
+use crate::validation::{BlockError, TxError, check_block, median_time};
+
+/// Blocks whose time feeds the median-time-past rule.
+const MEDIAN_TIME_SPAN: usize = 11;
+/// Hashes remembered as invalid before the memory is cleared (a bound against floods).
+const MAX_REMEMBERED_INVALID: usize = 10_000;
+
+/// What the node knows of a block.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BlockInfo {
+    pub hash: BlockHash,
+    pub header: BlockHeader,
+    pub height: u32,
+    /// Work of the chain from genesis up to and including this block.
+    pub chain_work: Work,
+    pub has_data: bool,
+}
+
+/// Where a confirmed transaction is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TxLocation {
+    pub block_hash: BlockHash,
+    pub height: u32,
+    /// Position in the block.
+    pub index: u32,
+}
+
+/// One confirmed transaction's effect on an address.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct HistoryEntry {
+    pub txid: Txid,
+    pub block_hash: BlockHash,
+    pub height: u32,
+    /// Sum of its outputs paying the address.
+    pub received: Amount,
+    /// Sum of the address's coins it spent.
+    pub sent: Amount,
+}
+
+/// What accepting a block did.
+#[derive(Clone, Debug, Default)]
+pub struct BlockAccepted {
+    /// Writes to commit atomically before anything is announced.
+    pub batch: WriteBatch,
+    /// Blocks connected to the best chain, in order.
+    pub connected: Vec<BlockHash>,
+    /// Blocks disconnected from the best chain, tip first.
+    pub disconnected: Vec<BlockHash>,
+    /// Transactions of the disconnected blocks (coinbases left out), oldest first: back to the
+    /// mempool with them.
+    pub returned_txs: Vec<Transaction>,
+}
+
+impl BlockAccepted {
+    /// Whether the best tip changed.
+    pub fn tip_changed(&self) -> bool {
+        !self.connected.is_empty()
+    }
+}
+
+/// Why a stored chain could not be restored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// The store holds no chain.
+    Empty,
+    Decode {
+        table: Table,
+        error: DecodeError,
+    },
+    /// A record is stored under a key that does not match its contents.
+    KeyMismatch {
+        table: Table,
+    },
+    MissingIndexEntry(BlockHash),
+    MissingBlock(BlockHash),
+    MissingUndo(BlockHash),
+    /// The stored best chain does not lead back to a genesis block.
+    BrokenChain(BlockHash),
+    BadGenesis(BlockError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Empty => f.write_str("the store holds no chain"),
+            LoadError::Decode { table, error } => {
+                write!(f, "the store's {} table is damaged: {error}", table.name())
+            }
+            LoadError::KeyMismatch { table } => {
+                write!(
+                    f,
+                    "the store's {} table has a record under the wrong key",
+                    table.name()
+                )
+            }
+            LoadError::MissingIndexEntry(h) => {
+                write!(f, "the store lacks the index entry of block {h}")
+            }
+            LoadError::MissingBlock(h) => write!(f, "the store lacks block {h} of the best chain"),
+            LoadError::MissingUndo(h) => write!(f, "the store lacks the undo data of block {h}"),
+            LoadError::BrokenChain(h) => write!(f, "the stored chain is broken at block {h}"),
+            LoadError::BadGenesis(e) => write!(f, "the stored genesis block is not valid: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// The node's view of the chain.
+#[derive(Clone, Debug)]
+pub struct ChainState {
+    params: ChainParams,
+    index: HashMap<BlockHash, BlockInfo>,
+    /// The best chain, by height.
+    active: Vec<BlockHash>,
+    blocks: HashMap<BlockHash, Block>,
+    undo: HashMap<BlockHash, BlockUndo>,
+    utxos: UtxoSet,
+    invalid: HashSet<BlockHash>,
+    tx_index: HashMap<Txid, TxLocation>,
+    history: HashMap<PubKeyHash, Vec<HistoryEntry>>,
+}
+
+impl ChainState {
+    fn empty(params: ChainParams) -> ChainState {
+        ChainState {
+            params,
+            index: HashMap::new(),
+            active: Vec::new(),
+            blocks: HashMap::new(),
+            undo: HashMap::new(),
+            utxos: UtxoSet::new(),
+            invalid: HashSet::new(),
+            tx_index: HashMap::new(),
+            history: HashMap::new(),
+        }
+    }
+
+    /// Starts a chain at `genesis`, which must fit the network: the network's easiest target,
+    /// no parent, a coinbase of height 0 paying at most the subsidy, and nothing else.
+    pub fn new(
+        params: ChainParams,
+        genesis: Block,
+    ) -> Result<(ChainState, WriteBatch), BlockError> {
+        check_block(&genesis, &params)?;
+        if genesis.header.prev_blockhash != BlockHash::ZERO {
+            return Err(BlockError::BadGenesis("its previous hash must be zero"));
+        }
+        if genesis.header.bits != params.pow_limit {
+            return Err(BlockError::BadGenesis(
+                "its target must be the network's limit",
+            ));
+        }
+        if genesis.txs.len() != 1 {
+            return Err(BlockError::BadGenesis("it must hold only the coinbase"));
+        }
+        let hash = genesis.block_hash();
+        let work = params.pow_limit_target().work();
+        let mut state = ChainState::empty(params);
+        let info = BlockInfo {
+            hash,
+            header: genesis.header,
+            height: 0,
+            chain_work: work,
+            has_data: true,
+        };
+        let mut batch = WriteBatch::new();
+        state.store_block(info, genesis, &mut batch);
+        state.connect_tip(hash, &mut batch, true)?;
+        Ok((state, batch))
+    }
+
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    pub fn genesis_hash(&self) -> BlockHash {
+        self.active.first().copied().unwrap_or(BlockHash::ZERO)
+    }
+
+    pub fn tip(&self) -> BlockHash {
+        self.active.last().copied().unwrap_or(BlockHash::ZERO)
+    }
+
+    /// Height of the best tip (genesis is 0).
+    pub fn height(&self) -> u32 {
+        self.active.len().saturating_sub(1) as u32
+    }
+
+    pub fn tip_info(&self) -> Option<&BlockInfo> {
+        self.index.get(&self.tip())
+    }
+
+    pub fn tip_work(&self) -> Work {
+        self.tip_info().map_or(Work::ZERO, |i| i.chain_work)
+    }
+
+    pub fn block_info(&self, hash: &BlockHash) -> Option<&BlockInfo> {
+        self.index.get(hash)
+    }
+
+    pub fn block(&self, hash: &BlockHash) -> Option<&Block> {
+        self.blocks.get(hash)
+    }
+
+    pub fn hash_at(&self, height: u32) -> Option<BlockHash> {
+        self.active.get(height as usize).copied()
+    }
+
+    /// Whether the block is on the best chain.
+    pub fn is_active(&self, hash: &BlockHash) -> bool {
+        self.index
+            .get(hash)
+            .is_some_and(|i| self.hash_at(i.height) == Some(*hash))
+    }
+
+    pub fn is_known_invalid(&self, hash: &BlockHash) -> bool {
+        self.invalid.contains(hash)
+    }
+
+    pub fn utxos(&self) -> &UtxoSet {
+        &self.utxos
+    }
+
+    /// A confirmed transaction and where it is.
+    pub fn transaction(&self, txid: &Txid) -> Option<(&Transaction, TxLocation)> {
+        let location = *self.tx_index.get(txid)?;
+        let tx = self
+            .blocks
+            .get(&location.block_hash)?
+            .txs
+            .get(location.index as usize)?;
+        Some((tx, location))
+    }
+
+    /// Confirmed balance of an owner.
+    pub fn balance(&self, owner: &PubKeyHash) -> Amount {
+        self.utxos.balance_of(owner)
+    }
+
+    /// An owner's confirmed transactions, oldest first.
+    pub fn history(&self, owner: &PubKeyHash) -> &[HistoryEntry] {
+        self.history.get(owner).map_or(&[], Vec::as_slice)
+    }
+
+    /// The `count` most recent blocks of the best chain, newest first.
+    pub fn recent_blocks(&self, count: usize) -> Vec<&BlockInfo> {
+        self.active
+            .iter()
+            .rev()
+            .take(count)
+            .filter_map(|h| self.index.get(h))
+            .collect()
+    }
+
+    /// The ancestor of `hash` at `height`: a jump once the walk reaches the best chain.
+    pub fn ancestor(&self, hash: &BlockHash, height: u32) -> Option<&BlockInfo> {
+        let mut info = self.index.get(hash)?;
+        if height > info.height {
+            return None;
+        }
+        while info.height > height {
+            if self.hash_at(info.height) == Some(info.hash) {
+                return self.hash_at(height).and_then(|h| self.index.get(&h));
+            }
+            info = self.index.get(&info.header.prev_blockhash)?;
+        }
+        Some(info)
+    }
+
+    /// Median time of `hash` and up to ten of its ancestors: a child's time must exceed it.
+    pub fn median_time_past(&self, hash: &BlockHash) -> u32 {
+        let mut times = Vec::with_capacity(MEDIAN_TIME_SPAN);
+        let mut cursor = self.index.get(hash);
+        while let Some(info) = cursor {
+            times.push(info.header.time);
+            if times.len() == MEDIAN_TIME_SPAN {
+                break;
+            }
+            cursor = self.index.get(&info.header.prev_blockhash);
+        }
+        median_time(&times)
+    }
+
+    /// The bits a child of `parent` must carry.
+    pub fn next_bits(&self, parent: &BlockInfo) -> CompactTarget {
+        let height = parent.height.saturating_add(1);
+        if !self.params.is_retarget_height(height) {
+            return parent.header.bits;
+        }
+        let first_height = height.saturating_sub(self.params.retarget_interval);
+        match self.ancestor(&parent.hash, first_height) {
+            Some(first) => {
+                self.params
+                    .retarget(parent.header.bits, first.header.time, parent.header.time)
+            }
+            None => parent.header.bits,
+        }
+    }
+
+    /// Records a block that failed in a way that proves its hash invalid.
+    fn remember_invalid(&mut self, hash: BlockHash) {
+        if self.invalid.len() >= MAX_REMEMBERED_INVALID {
+            self.invalid.clear();
+        }
+        self.invalid.insert(hash);
+    }
+
+    fn store_block(&mut self, info: BlockInfo, block: Block, batch: &mut WriteBatch) {
+        let record = IndexRecord {
+            header: info.header,
+            height: info.height,
+            has_data: true,
+        };
+        batch.put(Table::Index, info.hash.0.to_vec(), record.to_bytes());
+        batch.put(Table::Blocks, info.hash.0.to_vec(), block.to_bytes());
+        self.index.insert(info.hash, info);
+        self.blocks.insert(info.hash, block);
+    }
+
+    /// Validates a block against its parent and the node's clock (`now`, seconds since the
+    /// Unix epoch), stores it, and reorganises to it if its chain has the most work. On error
+    /// the state is as before (but for remembering an invalid hash).
+    pub fn accept_block(&mut self, block: Block, now: u64) -> Result<BlockAccepted, BlockError> {
+        let hash = block.block_hash();
+        if self.invalid.contains(&hash) {
+            return Err(BlockError::KnownInvalid);
+        }
+        if self.index.get(&hash).is_some_and(|i| i.has_data) {
+            return Err(BlockError::AlreadyKnown);
+        }
+        let info = match self.check_in_context(&block, now) {
+            Ok(info) => info,
+            Err(error) => {
+                if error.proves_hash_invalid() {
+                    self.remember_invalid(hash);
+                }
+                return Err(error);
+            }
+        };
+        let mut accepted = BlockAccepted::default();
+        self.store_block(info, block, &mut accepted.batch);
+        if info.chain_work <= self.tip_work() {
+            return Ok(accepted);
+        }
+        match self.reorganise_to(hash, &mut accepted) {
+            Ok(()) => Ok(accepted),
+            Err((failed, error)) => {
+                // The block is not kept: it is invalid or descends from an invalid block.
+                self.index.remove(&hash);
+                self.blocks.remove(&hash);
+                if error.proves_hash_invalid() {
+                    self.remember_invalid(failed);
+                    self.remember_invalid(hash);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Every check that needs the parent: the block's own checks, the parent known and valid,
+    /// the difficulty, the time rules and the coinbase height. Returns the index entry.
+    fn check_in_context(&self, block: &Block, now: u64) -> Result<BlockInfo, BlockError> {
+        check_block(block, &self.params)?;
+        let parent_hash = block.header.prev_blockhash;
+        if self.invalid.contains(&parent_hash) {
+            return Err(BlockError::InvalidAncestor(parent_hash));
+        }
+        let parent = match self.index.get(&parent_hash) {
+            Some(parent) if parent.has_data => parent,
+            _ => return Err(BlockError::UnknownParent(parent_hash)),
+        };
+        let height = parent
+            .height
+            .checked_add(1)
+            .ok_or(BlockError::Inconsistent(
+                "the chain reached the largest height",
+            ))?;
+        let expected_bits = self.next_bits(parent);
+        if block.header.bits != expected_bits {
+            return Err(BlockError::BadBits {
+                expected: expected_bits,
+                found: block.header.bits,
+            });
+        }
+        let median = self.median_time_past(&parent_hash);
+        if block.header.time <= median {
+            return Err(BlockError::TimeTooOld {
+                time: block.header.time,
+                median,
+            });
+        }
+        let max_time = now.saturating_add(u64::from(self.params.max_future_block_secs));
+        if u64::from(block.header.time) > max_time {
+            return Err(BlockError::TimeTooNew {
+                time: block.header.time,
+                max: max_time,
+            });
+        }
+        let claimed = block.coinbase_height().unwrap_or(u32::MAX);
+        if claimed != height {
+            return Err(BlockError::BadCoinbaseHeight {
+                expected: height,
+                found: claimed,
+            });
+        }
+        let work = block
+            .header
+            .bits
+            .to_target()
+            .map_err(BlockError::BadTarget)?
+            .work();
+        let chain_work = parent
+            .chain_work
+            .checked_add(&work)
+            .ok_or(BlockError::Inconsistent("chain work overflowed 256 bits"))?;
+        Ok(BlockInfo {
+            hash: block.block_hash(),
+            header: block.header,
+            height,
+            chain_work,
+            has_data: true,
+        })
+    }
+
+    /// The blocks from the fork with the best chain (exclusive) to `hash`, oldest first, and
+    /// the fork's height.
+    fn branch_to(&self, hash: BlockHash) -> Result<(u32, Vec<BlockHash>), BlockError> {
+        let mut path = Vec::new();
+        let mut cursor = hash;
+        loop {
+            let info = self
+                .index
+                .get(&cursor)
+                .ok_or(BlockError::Inconsistent("a block's parent is missing"))?;
+            if self.hash_at(info.height) == Some(cursor) {
+                path.reverse();
+                return Ok((info.height, path));
+            }
+            path.push(cursor);
+            cursor = info.header.prev_blockhash;
+        }
+    }
+
+    /// Makes `hash` the tip: disconnects back to the fork and connects the new branch. If a
+    /// block of the branch fails, the old best chain is restored and that block's hash and
+    /// error are returned.
+    fn reorganise_to(
+        &mut self,
+        hash: BlockHash,
+        accepted: &mut BlockAccepted,
+    ) -> Result<(), (BlockHash, BlockError)> {
+        let (fork_height, branch) = self.branch_to(hash).map_err(|e| (hash, e))?;
+        let batch_start = accepted.batch.len();
+        let mut disconnected_blocks = Vec::new();
+        while self.height() > fork_height {
+            let block = self
+                .disconnect_tip(&mut accepted.batch)
+                .map_err(|e| (hash, e))?;
+            disconnected_blocks.push(block);
+        }
+        let mut connected = Vec::new();
+        for step in &branch {
+            if let Err(error) = self.connect_tip(*step, &mut accepted.batch, true) {
+                self.restore_after_failed_reorg(connected.len(), &disconnected_blocks)
+                    .map_err(|e| (*step, e))?;
+                accepted.batch.truncate(batch_start);
+                return Err((*step, error));
+            }
+            connected.push(*step);
+        }
+        accepted.disconnected = disconnected_blocks.iter().map(|(h, _)| *h).collect();
+        accepted.returned_txs = disconnected_blocks
+            .into_iter()
+            .rev()
+            .flat_map(|(_, block)| block.txs.into_iter().filter(|tx| !tx.is_coinbase()))
+            .collect();
+        accepted.connected = connected;
+        Ok(())
+    }
+
+    fn restore_after_failed_reorg(
+        &mut self,
+        connected: usize,
+        disconnected: &[(BlockHash, Block)],
+    ) -> Result<(), BlockError> {
+        let mut scratch = WriteBatch::new();
+        for _ in 0..connected {
+            self.disconnect_tip(&mut scratch)?;
+        }
+        for (hash, _) in disconnected.iter().rev() {
+            // These were valid a moment ago: no need to check their signatures again.
+            self.connect_tip(*hash, &mut scratch, false)?;
+        }
+        Ok(())
+    }
+
+    /// Connects the stored block `hash`, whose parent must be the tip, enforcing every rule
+    /// that needs the UTXO set. On error nothing changed.
+    fn connect_tip(
+        &mut self,
+        hash: BlockHash,
+        batch: &mut WriteBatch,
+        verify_signatures: bool,
+    ) -> Result<(), BlockError> {
+        let info = *self
+            .index
+            .get(&hash)
+            .ok_or(BlockError::Inconsistent("connecting an unknown block"))?;
+        if info.height != 0 && info.header.prev_blockhash != self.tip() {
+            return Err(BlockError::Inconsistent(
+                "connecting a block that does not extend the tip",
+            ));
+        }
+        let ChainState {
+            blocks,
+            utxos,
+            params,
+            ..
+        } = self;
+        let block = blocks.get(&hash).ok_or(BlockError::Inconsistent(
+            "connecting a block without its body",
+        ))?;
+        let undo = apply_block(utxos, block, info.height, params, verify_signatures)?;
+
+        batch.put(Table::Undo, hash.0.to_vec(), undo.to_bytes());
+        for tx in &block.txs {
+            for input in tx.spends() {
+                batch.delete(Table::Utxo, outpoint_key(&input.prev_out));
+            }
+            let txid = tx.txid();
+            for (vout, output) in tx.outputs.iter().enumerate() {
+                let outpoint = OutPoint {
+                    txid,
+                    vout: vout as u32,
+                };
+                let coin = Coin {
+                    output: *output,
+                    height: info.height,
+                    is_coinbase: tx.is_coinbase(),
+                };
+                batch.put(Table::Utxo, outpoint_key(&outpoint), coin.to_bytes());
+            }
+        }
+        batch.put(Table::Meta, META_TIP.to_vec(), hash.0.to_vec());
+        index_block(&mut self.tx_index, &mut self.history, block, &undo, &info);
+        self.undo.insert(hash, undo);
+        self.active.push(hash);
+        Ok(())
+    }
+
+    /// Disconnects the tip, putting back what it spent; returns its hash and body.
+    fn disconnect_tip(&mut self, batch: &mut WriteBatch) -> Result<(BlockHash, Block), BlockError> {
+        if self.active.len() <= 1 {
+            return Err(BlockError::Inconsistent(
+                "the genesis block can not be disconnected",
+            ));
+        }
+        let hash = self.tip();
+        let block = self
+            .blocks
+            .get(&hash)
+            .cloned()
+            .ok_or(BlockError::Inconsistent("the tip's body is missing"))?;
+        let undo = self
+            .undo
+            .remove(&hash)
+            .ok_or(BlockError::Inconsistent("the tip's undo data is missing"))?;
+        unindex_block(&mut self.tx_index, &mut self.history, &block, &undo, &hash);
+        let mut restored = undo.spent.iter().rev();
+        for tx in block.txs.iter().rev() {
+            let txid = tx.txid();
+            for vout in (0..tx.outputs.len()).rev() {
+                let outpoint = OutPoint {
+                    txid,
+                    vout: vout as u32,
+                };
+                self.utxos.remove(&outpoint);
+                batch.delete(Table::Utxo, outpoint_key(&outpoint));
+            }
+            for input in tx.spends().iter().rev() {
+                let coin = restored.next().ok_or(BlockError::Inconsistent(
+                    "undo data is shorter than the block's inputs",
+                ))?;
+                self.utxos.insert(input.prev_out, *coin);
+                batch.put(Table::Utxo, outpoint_key(&input.prev_out), coin.to_bytes());
+            }
+        }
+        self.active.pop();
+        batch.delete(Table::Undo, hash.0.to_vec());
+        batch.put(Table::Meta, META_TIP.to_vec(), self.tip().0.to_vec());
+        Ok((hash, block))
+    }
+
+    /// Rebuilds the UTXO set from the best chain's blocks alone.
+    pub fn rebuild_utxo_set(&self) -> Result<UtxoSet, BlockError> {
+        let mut utxos = UtxoSet::new();
+        for (height, hash) in self.active.iter().enumerate() {
+            let block = self
+                .blocks
+                .get(hash)
+                .ok_or(BlockError::Inconsistent("a best-chain block is missing"))?;
+            apply_block(&mut utxos, block, height as u32, &self.params, false)?;
+        }
+        Ok(utxos)
+    }
+
+    /// Compares the UTXO set with one rebuilt from the blocks: coins missing from the set, and
+    /// coins in the set that should not be.
+    pub fn utxo_discrepancies(&self) -> Result<UtxoDiscrepancies, BlockError> {
+        let rebuilt = self.rebuild_utxo_set()?;
+        let missing = rebuilt
+            .sorted()
+            .into_iter()
+            .filter(|(op, c)| self.utxos.get(op) != Some(c))
+            .collect();
+        let unexpected = self
+            .utxos
+            .sorted()
+            .into_iter()
+            .filter(|(op, c)| rebuilt.get(op) != Some(c))
+            .collect();
+        Ok(UtxoDiscrepancies {
+            missing,
+            unexpected,
+        })
+    }
+
+    /// Replaces the UTXO set with one rebuilt from the blocks; the batch fixes the store.
+    pub fn reindex_utxo_set(&mut self) -> Result<(UtxoDiscrepancies, WriteBatch), BlockError> {
+        let found = self.utxo_discrepancies()?;
+        let mut batch = WriteBatch::new();
+        for (outpoint, _) in &found.unexpected {
+            self.utxos.remove(outpoint);
+            batch.delete(Table::Utxo, outpoint_key(outpoint));
+        }
+        for (outpoint, coin) in &found.missing {
+            self.utxos.insert(*outpoint, *coin);
+            batch.put(Table::Utxo, outpoint_key(outpoint), coin.to_bytes());
+        }
+        Ok((found, batch))
+    }
+
+    /// Restores the state from a store that holds what earlier batches wrote. Nothing is
+    /// validated again: the store holds only what this node validated.
+    pub fn load(params: ChainParams, store: &MemoryStore) -> Result<ChainState, LoadError> {
+        let decode = |table: Table| move |error: DecodeError| LoadError::Decode { table, error };
+        let tip_bytes = store.get(Table::Meta, META_TIP).ok_or(LoadError::Empty)?;
+        let tip = BlockHash::from_bytes(tip_bytes).map_err(decode(Table::Meta))?;
+
+        let mut records = Vec::with_capacity(store.table_len(Table::Index));
+        for (key, value) in store.iter(Table::Index) {
+            let hash = BlockHash::from_bytes(key).map_err(decode(Table::Index))?;
+            let record = IndexRecord::from_bytes(value).map_err(decode(Table::Index))?;
+            if record.header.block_hash() != hash {
+                return Err(LoadError::KeyMismatch {
+                    table: Table::Index,
+                });
+            }
+            records.push((hash, record));
+        }
+        records.sort_by_key(|(_, r)| r.height);
+
+        let mut state = ChainState::empty(params);
+        for (hash, record) in records {
+            let work = record
+                .header
+                .bits
+                .to_target()
+                .map_err(|e| LoadError::BadGenesis(BlockError::BadTarget(e)))?
+                .work();
+            let parent_work = if record.height == 0 {
+                Some(Work::ZERO)
+            } else {
+                state
+                    .index
+                    .get(&record.header.prev_blockhash)
+                    .map(|p| p.chain_work)
+            };
+            // Entries whose parent is unknown can not be on any chain; leave them out.
+            let Some(chain_work) = parent_work.and_then(|w| w.checked_add(&work)) else {
+                continue;
+            };
+            state.index.insert(
+                hash,
+                BlockInfo {
+                    hash,
+                    header: record.header,
+                    height: record.height,
+                    chain_work,
+                    has_data: record.has_data,
+                },
+            );
+        }
+
+        for (key, value) in store.iter(Table::Blocks) {
+            let hash = BlockHash::from_bytes(key).map_err(decode(Table::Blocks))?;
+            let block = Block::from_bytes(value).map_err(decode(Table::Blocks))?;
+            if block.block_hash() != hash {
+                return Err(LoadError::KeyMismatch {
+                    table: Table::Blocks,
+                });
+            }
+            state.blocks.insert(hash, block);
+        }
+
+        let mut active = Vec::new();
+        let mut cursor = tip;
+        loop {
+            let info = state
+                .index
+                .get(&cursor)
+                .ok_or(LoadError::MissingIndexEntry(cursor))?;
+            if !state.blocks.contains_key(&cursor) {
+                return Err(LoadError::MissingBlock(cursor));
+            }
+            active.push(cursor);
+            if info.height == 0 {
+                break;
+            }
+            let parent = info.header.prev_blockhash;
+            if state.index.get(&parent).map(|p| p.height.saturating_add(1)) != Some(info.height) {
+                return Err(LoadError::BrokenChain(cursor));
+            }
+            cursor = parent;
+        }
+        active.reverse();
+        if let Some(genesis) = active.first().and_then(|h| state.blocks.get(h))
+            && genesis.header.bits != state.params.pow_limit
+        {
+            return Err(LoadError::BadGenesis(BlockError::BadGenesis(
+                "its target is not the network's limit",
+            )));
+        }
+
+        for (key, value) in store.iter(Table::Undo) {
+            let hash = BlockHash::from_bytes(key).map_err(decode(Table::Undo))?;
+            let undo = BlockUndo::from_bytes(value).map_err(decode(Table::Undo))?;
+            state.undo.insert(hash, undo);
+        }
+        for (key, value) in store.iter(Table::Utxo) {
+            let outpoint = OutPoint::from_bytes(key).map_err(decode(Table::Utxo))?;
+            let coin = Coin::from_bytes(value).map_err(decode(Table::Utxo))?;
+            state.utxos.insert(outpoint, coin);
+        }
+        for hash in &active {
+            let (Some(block), Some(undo), Some(info)) = (
+                state.blocks.get(hash),
+                state.undo.get(hash),
+                state.index.get(hash),
+            ) else {
+                return Err(LoadError::MissingUndo(*hash));
+            };
+            index_block(&mut state.tx_index, &mut state.history, block, undo, info);
+        }
+        state.active = active;
+        Ok(state)
+    }
+}
+
+/// Coins that differ between the UTXO set and one rebuilt from the blocks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UtxoDiscrepancies {
+    /// In the rebuilt set but absent (or different) in the kept one.
+    pub missing: Vec<(OutPoint, Coin)>,
+    /// In the kept set but absent (or different) in the rebuilt one.
+    pub unexpected: Vec<(OutPoint, Coin)>,
+}
+
+impl UtxoDiscrepancies {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty()
+    }
+}
+
+/// Applies a block to a UTXO set at `height`: every input must spend an existing, mature coin
+/// with a valid signature, no transaction may create value, and the coinbase may claim at most
+/// the subsidy plus fees. On error the set is left as it was.
+pub fn apply_block(
+    utxos: &mut UtxoSet,
+    block: &Block,
+    height: u32,
+    params: &ChainParams,
+    verify_signatures: bool,
+) -> Result<BlockUndo, BlockError> {
+    let mut spent = Vec::new();
+    let mut created = Vec::new();
+    let result = apply_block_inner(
+        utxos,
+        block,
+        height,
+        params,
+        verify_signatures,
+        &mut spent,
+        &mut created,
+    );
+    match result {
+        Ok(()) => Ok(BlockUndo {
+            spent: spent.into_iter().map(|(_, coin)| coin).collect(),
+        }),
+        Err(error) => {
+            for outpoint in created.iter().rev() {
+                utxos.remove(outpoint);
+            }
+            for (outpoint, coin) in spent.into_iter().rev() {
+                utxos.insert(outpoint, coin);
+            }
+            Err(error)
+        }
+    }
+}
+
+fn apply_block_inner(
+    utxos: &mut UtxoSet,
+    block: &Block,
+    height: u32,
+    params: &ChainParams,
+    verify_signatures: bool,
+    spent: &mut Vec<(OutPoint, Coin)>,
+    created: &mut Vec<OutPoint>,
+) -> Result<(), BlockError> {
+    match block.coinbase_height() {
+        Some(found) if found != height => {
+            return Err(BlockError::BadCoinbaseHeight {
+                expected: height,
+                found,
+            });
+        }
+        Some(_) => {}
+        None => return Err(BlockError::FirstNotCoinbase),
+    }
+    let mut fees = Amount::ZERO;
+    for (index, tx) in block.txs.iter().enumerate() {
+        let txid = tx.txid();
+        let fail = |error: TxError| BlockError::Tx { index, txid, error };
+        if !tx.is_coinbase() {
+            let mut spent_outputs: Vec<TxOut> = Vec::with_capacity(tx.spends().len());
+            let mut input_total = Amount::ZERO;
+            for input in tx.spends() {
+                let coin = utxos
+                    .remove(&input.prev_out)
+                    .ok_or_else(|| fail(TxError::MissingInput(input.prev_out)))?;
+                spent.push((input.prev_out, coin));
+                let confirmations = height.saturating_sub(coin.height);
+                if coin.is_coinbase && confirmations < params.coinbase_maturity {
+                    return Err(fail(TxError::ImmatureCoinbase {
+                        outpoint: input.prev_out,
+                        confirmations,
+                        required: params.coinbase_maturity,
+                    }));
+                }
+                input_total = input_total
+                    .checked_add(coin.output.amount)
+                    .filter(|t| t.is_valid_money())
+                    .ok_or_else(|| fail(TxError::InputTotalTooLarge))?;
+                spent_outputs.push(coin.output);
+            }
+            let output_total = tx
+                .output_total()
+                .ok_or_else(|| fail(TxError::OutputTotalTooLarge))?;
+            let fee = input_total.checked_sub(output_total).ok_or_else(|| {
+                fail(TxError::InsufficientInputs {
+                    inputs: input_total,
+                    outputs: output_total,
+                })
+            })?;
+            fees = fees
+                .checked_add(fee)
+                .ok_or_else(|| fail(TxError::InputTotalTooLarge))?;
+            if verify_signatures {
+                tx.verify_inputs(&spent_outputs)
+                    .map_err(|e| fail(e.into()))?;
+            }
+        }
+        for (vout, output) in tx.outputs.iter().enumerate() {
+            let outpoint = OutPoint {
+                txid,
+                vout: vout as u32,
+            };
+            if utxos.contains(&outpoint) {
+                return Err(fail(TxError::OverwritesUnspent(outpoint)));
+            }
+            utxos.insert(
+                outpoint,
+                Coin {
+                    output: *output,
+                    height,
+                    is_coinbase: tx.is_coinbase(),
+                },
+            );
+            created.push(outpoint);
+        }
+    }
+    let coinbase = &block.txs[0];
+    let paid = coinbase
+        .output_total()
+        .ok_or(BlockError::CoinbaseTooLarge {
+            paid: Amount::MAX_MONEY,
+            allowed: Amount::ZERO,
+        })?;
+    let allowed = params
+        .subsidy(height)
+        .checked_add(fees)
+        .ok_or(BlockError::Inconsistent("subsidy plus fees overflowed"))?;
+    if paid > allowed {
+        return Err(BlockError::CoinbaseTooLarge { paid, allowed });
+    }
+    Ok(())
+}
+
+/// Owners a transaction touched: what it paid each, and what it spent of each.
+fn effects(tx: &Transaction, spent: &[Coin]) -> Vec<(PubKeyHash, Amount, Amount)> {
+    let mut effects: Vec<(PubKeyHash, Amount, Amount)> = Vec::new();
+    let mut add = |owner: PubKeyHash, received: Amount, sent: Amount| match effects
+        .iter_mut()
+        .find(|(o, _, _)| *o == owner)
+    {
+        Some((_, r, s)) => {
+            *r = Amount::from_base_units(r.base_units().saturating_add(received.base_units()));
+            *s = Amount::from_base_units(s.base_units().saturating_add(sent.base_units()));
+        }
+        None => effects.push((owner, received, sent)),
+    };
+    for coin in spent {
+        add(coin.output.pubkey_hash, Amount::ZERO, coin.output.amount);
+    }
+    for output in &tx.outputs {
+        add(output.pubkey_hash, output.amount, Amount::ZERO);
+    }
+    effects
+}
+
+/// Splits a block's undo data into each transaction's spent coins.
+fn spent_per_tx<'a>(
+    block: &'a Block,
+    undo: &'a BlockUndo,
+) -> impl Iterator<Item = (usize, &'a Transaction, &'a [Coin])> {
+    let mut offset = 0;
+    block.txs.iter().enumerate().map(move |(index, tx)| {
+        let n = tx.spends().len();
+        let coins = undo.spent.get(offset..offset + n).unwrap_or(&[]);
+        offset += n;
+        (index, tx, coins)
+    })
+}
+
+fn index_block(
+    tx_index: &mut HashMap<Txid, TxLocation>,
+    history: &mut HashMap<PubKeyHash, Vec<HistoryEntry>>,
+    block: &Block,
+    undo: &BlockUndo,
+    info: &BlockInfo,
+) {
+    for (index, tx, coins) in spent_per_tx(block, undo) {
+        let txid = tx.txid();
+        tx_index.insert(
+            txid,
+            TxLocation {
+                block_hash: info.hash,
+                height: info.height,
+                index: index as u32,
+            },
+        );
+        for (owner, received, sent) in effects(tx, coins) {
+            history.entry(owner).or_default().push(HistoryEntry {
+                txid,
+                block_hash: info.hash,
+                height: info.height,
+                received,
+                sent,
+            });
+        }
+    }
+}
+
+fn unindex_block(
+    tx_index: &mut HashMap<Txid, TxLocation>,
+    history: &mut HashMap<PubKeyHash, Vec<HistoryEntry>>,
+    block: &Block,
+    undo: &BlockUndo,
+    hash: &BlockHash,
+) {
+    for (_, tx, coins) in spent_per_tx(block, undo) {
+        tx_index.remove(&tx.txid());
+        for (owner, _, _) in effects(tx, coins) {
+            if let Some(entries) = history.get_mut(&owner) {
+                while entries.last().is_some_and(|e| e.block_hash == *hash) {
+                    entries.pop();
+                }
+                if entries.is_empty() {
+                    history.remove(&owner);
+                }
+            }
+        }
+    }
+}

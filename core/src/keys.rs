@@ -1,0 +1,287 @@
+//! ECDSA P-256 keys and signatures: SEC1 compressed public keys, 64-byte low-S signatures,
+//! deterministic signing (RFC 6979) over a 32-byte digest.
+
+use core::fmt;
+
+use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use p256::ecdsa::{Signature as EcdsaSignature, SigningKey, VerifyingKey};
+
+use crate::encode::{DecodeError, Encoding, Reader};
+use crate::hash::{PubKeyHash, sha256};
+
+/// A SEC1 compressed P-256 public key (33 bytes, prefix 0x02 or 0x03). Decoding checks the
+/// prefix; whether the point is on the curve is checked when a signature is verified.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(pub [u8; 33]);
+
+/// An ECDSA signature as r || s, 32 bytes each, big-endian.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature(pub [u8; 64]);
+
+/// A private key. Its bytes never appear in `Debug` output.
+#[derive(Clone)]
+pub struct SecretKey(SigningKey);
+
+/// Why a signature did not verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureError {
+    /// The public key is not a point on P-256.
+    InvalidPublicKey,
+    /// r or s is zero or not below the group order.
+    InvalidEncoding,
+    /// s is in the upper half of the order: the malleated twin of a valid signature.
+    HighS,
+    /// The signature does not match the key and message.
+    Mismatch,
+}
+
+impl fmt::Display for SignatureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SignatureError::InvalidPublicKey => "the public key is not a valid P-256 point",
+            SignatureError::InvalidEncoding => "the signature's r or s is out of range",
+            SignatureError::HighS => "the signature is not in low-S form",
+            SignatureError::Mismatch => "the signature does not match the key and transaction",
+        })
+    }
+}
+
+impl std::error::Error for SignatureError {}
+
+/// A private key's bytes are not a valid P-256 scalar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidSecretKey;
+
+impl fmt::Display for InvalidSecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the private key is zero or not below the P-256 group order")
+    }
+}
+
+impl std::error::Error for InvalidSecretKey {}
+
+impl SecretKey {
+    /// A key from 32 random bytes supplied by the caller (the shell reads them from its OS or
+    /// browser). The rare bytes that are not a valid scalar are rehashed until one is.
+    pub fn from_entropy(entropy: [u8; 32]) -> SecretKey {
+        let mut candidate = entropy;
+        loop {
+            if let Ok(key) = SecretKey::from_bytes(&candidate) {
+                return key;
+            }
+            candidate = sha256(&candidate);
+        }
+    }
+
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<SecretKey, InvalidSecretKey> {
+        SigningKey::from_slice(bytes)
+            .map(SecretKey)
+            .map_err(|_| InvalidSecretKey)
+    }
+
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.0.to_bytes().as_ref());
+        out
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        let point = self.0.verifying_key().to_sec1_point(true);
+        let mut out = [0u8; 33];
+        out.copy_from_slice(point.as_bytes());
+        PublicKey(out)
+    }
+
+    /// Signs a 32-byte digest deterministically (RFC 6979) and normalises to low S.
+    pub fn sign_digest(&self, digest: &[u8; 32]) -> Signature {
+        let signature: EcdsaSignature = match self.0.sign_prehash(digest) {
+            Ok(sig) => sig,
+            // P-256 prehash signing only fails for digests shorter than half the field size,
+            // which a 32-byte digest never is.
+            Err(_) => unreachable_signing_failure(),
+        };
+        let mut out = [0u8; 64];
+        out.copy_from_slice(signature.normalize_s().to_bytes().as_ref());
+        Signature(out)
+    }
+}
+
+#[cold]
+fn unreachable_signing_failure() -> ! {
+    unreachable!("ECDSA P-256 signing of a 32-byte digest can not fail")
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey(for {:?})", self.public_key())
+    }
+}
+
+impl PartialEq for SecretKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_bytes() == other.to_bytes()
+    }
+}
+
+impl Eq for SecretKey {}
+
+impl PublicKey {
+    pub fn pubkey_hash(&self) -> PubKeyHash {
+        PubKeyHash::of_public_key(&self.0)
+    }
+
+    /// Verifies `signature` over a 32-byte digest; high-S signatures are refused.
+    pub fn verify_digest(
+        &self,
+        digest: &[u8; 32],
+        signature: &Signature,
+    ) -> Result<(), SignatureError> {
+        let key =
+            VerifyingKey::from_sec1_bytes(&self.0).map_err(|_| SignatureError::InvalidPublicKey)?;
+        let sig = EcdsaSignature::from_slice(&signature.0)
+            .map_err(|_| SignatureError::InvalidEncoding)?;
+        if sig.normalize_s() != sig {
+            return Err(SignatureError::HighS);
+        }
+        key.verify_prehash(digest, &sig)
+            .map_err(|_| SignatureError::Mismatch)
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::hash::to_hex(&self.0))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", crate::hash::to_hex(&self.0))
+    }
+}
+
+impl Encoding for PublicKey {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0);
+    }
+
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let bytes = r.array::<33>()?;
+        if bytes[0] != 0x02 && bytes[0] != 0x03 {
+            return Err(DecodeError::Invalid {
+                what: "public key",
+                reason: "not a SEC1 compressed key (prefix must be 0x02 or 0x03)",
+            });
+        }
+        Ok(PublicKey(bytes))
+    }
+}
+
+impl Encoding for Signature {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0);
+    }
+
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Signature(r.array::<64>()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> SecretKey {
+        SecretKey::from_entropy([n; 32])
+    }
+
+    #[test]
+    fn sign_and_verify() {
+        let sk = key(1);
+        let digest = sha256(b"message");
+        let sig = sk.sign_digest(&digest);
+        assert_eq!(sk.public_key().verify_digest(&digest, &sig), Ok(()));
+        let other = sha256(b"other message");
+        assert_eq!(
+            sk.public_key().verify_digest(&other, &sig),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            key(2).public_key().verify_digest(&digest, &sig),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn signing_is_deterministic_and_low_s() {
+        let sk = key(3);
+        let digest = sha256(b"rfc6979");
+        assert_eq!(sk.sign_digest(&digest), sk.sign_digest(&digest));
+        for i in 0..32u8 {
+            let sig = sk.sign_digest(&sha256(&[i]));
+            // Low S: the top bit of s is clear for any s below n/2 on P-256.
+            assert!(sig.0[32] < 0x80);
+        }
+    }
+
+    #[test]
+    fn high_s_twin_is_refused() {
+        let sk = key(4);
+        let digest = sha256(b"malleable");
+        let sig = sk.sign_digest(&digest);
+        let parsed = EcdsaSignature::from_slice(&sig.0).unwrap();
+        // s' = n - s is the other valid signature for the same key and message.
+        let (r, s) = parsed.split_scalars();
+        let high = EcdsaSignature::from_scalars(r.to_bytes(), (-*s.as_ref()).to_bytes()).unwrap();
+        let mut bytes = [0u8; 64];
+        bytes.copy_from_slice(high.to_bytes().as_ref());
+        assert_eq!(
+            sk.public_key().verify_digest(&digest, &Signature(bytes)),
+            Err(SignatureError::HighS)
+        );
+    }
+
+    #[test]
+    fn invalid_key_and_signature_bytes_are_errors() {
+        let digest = sha256(b"x");
+        let sig = key(5).sign_digest(&digest);
+        let mut bad_key = key(5).public_key();
+        bad_key.0[1..].fill(0xff);
+        assert_eq!(
+            bad_key.verify_digest(&digest, &sig),
+            Err(SignatureError::InvalidPublicKey)
+        );
+        assert_eq!(
+            key(5)
+                .public_key()
+                .verify_digest(&digest, &Signature([0; 64])),
+            Err(SignatureError::InvalidEncoding)
+        );
+        assert_eq!(SecretKey::from_bytes(&[0; 32]), Err(InvalidSecretKey));
+        assert_eq!(SecretKey::from_bytes(&[0xff; 32]), Err(InvalidSecretKey));
+    }
+
+    #[test]
+    fn entropy_that_is_not_a_scalar_still_gives_a_key() {
+        let sk = SecretKey::from_entropy([0xff; 32]);
+        assert_ne!(sk.to_bytes(), [0xff; 32]);
+        assert_eq!(SecretKey::from_bytes(&sk.to_bytes()).unwrap(), sk);
+    }
+
+    #[test]
+    fn public_key_prefix_is_checked_on_decode() {
+        let mut bytes = key(6).public_key().0;
+        assert!(PublicKey::from_bytes(&bytes).is_ok());
+        bytes[0] = 0x04;
+        assert!(matches!(
+            PublicKey::from_bytes(&bytes),
+            Err(DecodeError::Invalid { .. })
+        ));
+    }
+}

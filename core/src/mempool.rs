@@ -1,0 +1,434 @@
+//! The mempool: valid transactions waiting for a block. Policy on top of consensus: a minimum
+//! fee rate, a bound on total size (evicting the lowest fee rate), and a bound on chains of
+//! unconfirmed transactions.
+
+use core::fmt;
+use std::collections::{HashMap, HashSet};
+
+use crate::amount::Amount;
+use crate::chain::{BlockAccepted, ChainState};
+use crate::hash::{PubKeyHash, Txid};
+use crate::params::FeeRate;
+use crate::tx::{OutPoint, Transaction, TxOut};
+use crate::validation::{TxError, check_transaction};
+
+/// A transaction in the mempool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MempoolEntry {
+    pub tx: Transaction,
+    pub txid: Txid,
+    pub fee: Amount,
+    pub bytes: usize,
+    pub fee_rate: FeeRate,
+    /// 1 if it spends only confirmed coins, else one more than its deepest unconfirmed parent.
+    pub depth: u32,
+    /// Arrival order.
+    pub sequence: u64,
+}
+
+/// Why the mempool refused a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MempoolError {
+    /// Breaks a consensus rule.
+    Invalid(TxError),
+    AlreadyInMempool,
+    AlreadyConfirmed,
+    /// Spends an output another mempool transaction already spends: a double spend.
+    Conflict {
+        outpoint: OutPoint,
+        with: Txid,
+    },
+    FeeTooLow {
+        fee: Amount,
+        required: Amount,
+    },
+    ChainTooLong {
+        depth: u32,
+        max: u32,
+    },
+    /// The mempool is full of transactions paying a higher fee rate.
+    Full {
+        fee_rate: FeeRate,
+    },
+}
+
+impl fmt::Display for MempoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MempoolError::Invalid(e) => e.fmt(f),
+            MempoolError::AlreadyInMempool => {
+                f.write_str("the transaction is already waiting in the mempool")
+            }
+            MempoolError::AlreadyConfirmed => {
+                f.write_str("the transaction is already in the chain")
+            }
+            MempoolError::Conflict { outpoint, with } => {
+                write!(
+                    f,
+                    "double spend: output {outpoint} is already spent by {with}"
+                )
+            }
+            MempoolError::FeeTooLow { fee, required } => {
+                write!(
+                    f,
+                    "the fee {fee} is below the minimum {required} for its size"
+                )
+            }
+            MempoolError::ChainTooLong { depth, max } => write!(
+                f,
+                "it would make a chain of {depth} unconfirmed transactions (at most {max}): wait for a block"
+            ),
+            MempoolError::Full { fee_rate } => write!(
+                f,
+                "the mempool is full of transactions paying more than {} base units per 1000 bytes",
+                fee_rate.0
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MempoolError {}
+
+impl From<TxError> for MempoolError {
+    fn from(e: TxError) -> Self {
+        MempoolError::Invalid(e)
+    }
+}
+
+/// What accepting a transaction did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MempoolAccepted {
+    pub txid: Txid,
+    pub fee: Amount,
+    /// Transactions evicted to make room (lowest fee rate first).
+    pub evicted: Vec<Txid>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Mempool {
+    entries: HashMap<Txid, MempoolEntry>,
+    /// Which mempool transaction spends each outpoint.
+    spenders: HashMap<OutPoint, Txid>,
+    total_bytes: usize,
+    next_sequence: u64,
+}
+
+impl Mempool {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn total_bytes(&self) -> usize {
+        self.total_bytes
+    }
+
+    pub fn contains(&self, txid: &Txid) -> bool {
+        self.entries.contains_key(txid)
+    }
+
+    pub fn get(&self, txid: &Txid) -> Option<&MempoolEntry> {
+        self.entries.get(txid)
+    }
+
+    /// The mempool transaction spending `outpoint`, if any.
+    pub fn spender_of(&self, outpoint: &OutPoint) -> Option<Txid> {
+        self.spenders.get(outpoint).copied()
+    }
+
+    /// Entries in arrival order.
+    pub fn entries(&self) -> Vec<&MempoolEntry> {
+        let mut all: Vec<&MempoolEntry> = self.entries.values().collect();
+        all.sort_by_key(|e| e.sequence);
+        all
+    }
+
+    /// An output of a mempool transaction.
+    fn unconfirmed_output(&self, outpoint: &OutPoint) -> Option<(TxOut, u32)> {
+        let parent = self.entries.get(&outpoint.txid)?;
+        let output = parent.tx.outputs.get(outpoint.vout as usize)?;
+        Some((*output, parent.depth))
+    }
+
+    /// Validates `tx` against the best chain and the mempool and adds it.
+    pub fn accept(
+        &mut self,
+        tx: Transaction,
+        chain: &ChainState,
+    ) -> Result<MempoolAccepted, MempoolError> {
+        let params = chain.params();
+        if tx.is_coinbase() {
+            return Err(TxError::UnexpectedCoinbase.into());
+        }
+        check_transaction(&tx, params)?;
+        let txid = tx.txid();
+        if self.entries.contains_key(&txid) {
+            return Err(MempoolError::AlreadyInMempool);
+        }
+        if chain.transaction(&txid).is_some() {
+            return Err(MempoolError::AlreadyConfirmed);
+        }
+        let next_height = chain.height().saturating_add(1);
+        let mut spent = Vec::with_capacity(tx.spends().len());
+        let mut input_total = Amount::ZERO;
+        let mut depth = 1u32;
+        for input in tx.spends() {
+            if let Some(with) = self.spenders.get(&input.prev_out) {
+                return Err(MempoolError::Conflict {
+                    outpoint: input.prev_out,
+                    with: *with,
+                });
+            }
+            let output = if let Some(coin) = chain.utxos().get(&input.prev_out) {
+                let confirmations = next_height.saturating_sub(coin.height);
+                if coin.is_coinbase && confirmations < params.coinbase_maturity {
+                    return Err(TxError::ImmatureCoinbase {
+                        outpoint: input.prev_out,
+                        confirmations,
+                        required: params.coinbase_maturity,
+                    }
+                    .into());
+                }
+                coin.output
+            } else if let Some((output, parent_depth)) = self.unconfirmed_output(&input.prev_out) {
+                depth = depth.max(parent_depth.saturating_add(1));
+                output
+            } else {
+                return Err(TxError::MissingInput(input.prev_out).into());
+            };
+            input_total = input_total
+                .checked_add(output.amount)
+                .filter(|t| t.is_valid_money())
+                .ok_or(TxError::InputTotalTooLarge)?;
+            spent.push(output);
+        }
+        let output_total = tx.output_total().ok_or(TxError::OutputTotalTooLarge)?;
+        let fee = input_total
+            .checked_sub(output_total)
+            .ok_or(TxError::InsufficientInputs {
+                inputs: input_total,
+                outputs: output_total,
+            })?;
+        if depth > params.max_mempool_chain_depth {
+            return Err(MempoolError::ChainTooLong {
+                depth,
+                max: params.max_mempool_chain_depth,
+            });
+        }
+        let bytes = tx.encoded_len();
+        let required = params.min_relay_fee_rate.fee_for(bytes);
+        if fee < required {
+            return Err(MempoolError::FeeTooLow { fee, required });
+        }
+        tx.verify_inputs(&spent).map_err(TxError::from)?;
+
+        let fee_rate = FeeRate::of(fee, bytes);
+        for input in tx.spends() {
+            self.spenders.insert(input.prev_out, txid);
+        }
+        let entry = MempoolEntry {
+            tx,
+            txid,
+            fee,
+            bytes,
+            fee_rate,
+            depth,
+            sequence: self.next_sequence,
+        };
+        self.next_sequence += 1;
+        self.total_bytes += bytes;
+        self.entries.insert(txid, entry);
+
+        let evicted = self.evict_to_fit(params.max_mempool_bytes);
+        if evicted.contains(&txid) {
+            return Err(MempoolError::Full { fee_rate });
+        }
+        Ok(MempoolAccepted { txid, fee, evicted })
+    }
+
+    /// Evicts the lowest fee rate (with what depends on it) until the mempool fits.
+    fn evict_to_fit(&mut self, max_bytes: usize) -> Vec<Txid> {
+        let mut evicted = Vec::new();
+        while self.total_bytes > max_bytes {
+            let Some(lowest) = self
+                .entries
+                .values()
+                .min_by_key(|e| (e.fee_rate, std::cmp::Reverse(e.sequence)))
+                .map(|e| e.txid)
+            else {
+                break;
+            };
+            evicted.extend(self.remove_with_descendants(&lowest));
+        }
+        evicted
+    }
+
+    /// Removes a transaction and every mempool transaction that spends its outputs.
+    fn remove_with_descendants(&mut self, txid: &Txid) -> Vec<Txid> {
+        let mut removed = Vec::new();
+        let mut stack = vec![*txid];
+        while let Some(next) = stack.pop() {
+            let Some(entry) = self.remove_entry(&next) else {
+                continue;
+            };
+            for vout in 0..entry.tx.outputs.len() {
+                if let Some(child) = self.spenders.get(&OutPoint {
+                    txid: next,
+                    vout: vout as u32,
+                }) {
+                    stack.push(*child);
+                }
+            }
+            removed.push(next);
+        }
+        removed
+    }
+
+    fn remove_entry(&mut self, txid: &Txid) -> Option<MempoolEntry> {
+        let entry = self.entries.remove(txid)?;
+        for input in entry.tx.spends() {
+            if self.spenders.get(&input.prev_out) == Some(txid) {
+                self.spenders.remove(&input.prev_out);
+            }
+        }
+        self.total_bytes -= entry.bytes;
+        Some(entry)
+    }
+
+    /// Follows a change of the best chain: drops transactions that were confirmed and those
+    /// that conflict with the new blocks; after a reorganisation, takes back the transactions
+    /// of disconnected blocks and checks every entry again. Returns the txids dropped as
+    /// conflicting or no longer valid.
+    pub fn update_for_chain(&mut self, chain: &ChainState, change: &BlockAccepted) -> Vec<Txid> {
+        if !change.disconnected.is_empty() {
+            return self.revalidate(chain, change.returned_txs.clone());
+        }
+        let mut dropped = Vec::new();
+        for hash in &change.connected {
+            let Some(block) = chain.block(hash) else {
+                continue;
+            };
+            for tx in &block.txs {
+                let txid = tx.txid();
+                self.remove_entry(&txid);
+                for input in tx.spends() {
+                    if let Some(conflict) = self.spenders.get(&input.prev_out).copied() {
+                        dropped.extend(self.remove_with_descendants(&conflict));
+                    }
+                }
+            }
+        }
+        dropped
+    }
+
+    /// Rebuilds the mempool from `first` then the current entries, keeping what is still valid.
+    fn revalidate(&mut self, chain: &ChainState, first: Vec<Transaction>) -> Vec<Txid> {
+        let old: Vec<Transaction> = self.entries().into_iter().map(|e| e.tx.clone()).collect();
+        let old_txids: HashSet<Txid> = self.entries.keys().copied().collect();
+        *self = Mempool {
+            next_sequence: self.next_sequence,
+            ..Mempool::default()
+        };
+        for tx in first.into_iter().chain(old) {
+            let _ = self.accept(tx, chain);
+        }
+        let mut dropped: Vec<Txid> = old_txids
+            .into_iter()
+            .filter(|t| !self.entries.contains_key(t))
+            .collect();
+        dropped.sort();
+        dropped
+    }
+
+    /// Coins an owner can spend now: confirmed coins no mempool transaction spends, and
+    /// unconfirmed outputs to the owner that nothing spends yet. Sorted by outpoint.
+    pub fn spendable_coins(
+        &self,
+        chain: &ChainState,
+        owner: &PubKeyHash,
+    ) -> Vec<(OutPoint, TxOut)> {
+        let mut coins: Vec<(OutPoint, TxOut)> = chain
+            .utxos()
+            .coins_of(owner)
+            .into_iter()
+            .filter(|(op, _)| !self.spenders.contains_key(op))
+            .map(|(op, coin)| (op, coin.output))
+            .collect();
+        for entry in self.entries.values() {
+            for (vout, output) in entry.tx.outputs.iter().enumerate() {
+                let outpoint = OutPoint {
+                    txid: entry.txid,
+                    vout: vout as u32,
+                };
+                if output.pubkey_hash == *owner && !self.spenders.contains_key(&outpoint) {
+                    coins.push((outpoint, *output));
+                }
+            }
+        }
+        coins.sort_by_key(|(op, _)| *op);
+        coins
+    }
+
+    /// What the mempool would change in an owner's balance: (incoming, outgoing).
+    pub fn pending(&self, chain: &ChainState, owner: &PubKeyHash) -> (Amount, Amount) {
+        let mut incoming = 0u64;
+        let mut outgoing = 0u64;
+        for entry in self.entries.values() {
+            for output in entry.tx.outputs.iter().filter(|o| o.pubkey_hash == *owner) {
+                incoming = incoming.saturating_add(output.amount.base_units());
+            }
+            for input in entry.tx.spends() {
+                let spent = chain
+                    .utxos()
+                    .get(&input.prev_out)
+                    .map(|c| c.output)
+                    .or_else(|| self.unconfirmed_output(&input.prev_out).map(|(o, _)| o));
+                if let Some(output) = spent.filter(|o| o.pubkey_hash == *owner) {
+                    outgoing = outgoing.saturating_add(output.amount.base_units());
+                }
+            }
+        }
+        (
+            Amount::from_base_units(incoming),
+            Amount::from_base_units(outgoing),
+        )
+    }
+
+    /// Transactions for a block of at most `max_bytes`: highest fee rate first, a transaction
+    /// only after its unconfirmed parents, so the list is in an order a block can hold.
+    pub fn select_for_block(&self, max_bytes: usize) -> Vec<&MempoolEntry> {
+        let mut candidates: Vec<&MempoolEntry> = self.entries.values().collect();
+        candidates.sort_by_key(|e| (std::cmp::Reverse(e.fee_rate), e.sequence));
+        let mut chosen: Vec<&MempoolEntry> = Vec::new();
+        let mut included: HashSet<Txid> = HashSet::new();
+        let mut bytes = 0usize;
+        loop {
+            let mut progress = false;
+            for entry in &candidates {
+                if included.contains(&entry.txid) || bytes + entry.bytes > max_bytes {
+                    continue;
+                }
+                let parents_in = entry.tx.spends().iter().all(|i| {
+                    !self.entries.contains_key(&i.prev_out.txid)
+                        || included.contains(&i.prev_out.txid)
+                });
+                if parents_in {
+                    included.insert(entry.txid);
+                    bytes += entry.bytes;
+                    chosen.push(entry);
+                    progress = true;
+                }
+            }
+            if !progress {
+                return chosen;
+            }
+        }
+    }
+}

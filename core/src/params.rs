@@ -1,0 +1,253 @@
+//! Chain parameters: what makes one tabcoin network differ from another.
+
+use core::fmt;
+use core::str::FromStr;
+
+use crate::amount::{Amount, COIN};
+use crate::pow::{CompactTarget, Target};
+
+/// The named networks.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Network {
+    /// The default network: a block every few seconds from one tab's miner.
+    Main,
+    /// A network for tests: a trivial target and no retarget.
+    Test,
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Network::Main => "main",
+            Network::Test => "test",
+        })
+    }
+}
+
+/// The network name is neither `main` nor `test`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownNetwork(pub String);
+
+impl fmt::Display for UnknownNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown network {:?} (use \"main\" or \"test\")", self.0)
+    }
+}
+
+impl std::error::Error for UnknownNetwork {}
+
+impl FromStr for Network {
+    type Err = UnknownNetwork;
+    fn from_str(s: &str) -> Result<Self, UnknownNetwork> {
+        match s {
+            "main" => Ok(Network::Main),
+            "test" => Ok(Network::Test),
+            other => Err(UnknownNetwork(other.to_string())),
+        }
+    }
+}
+
+/// Fee rate in base units per 1,000 bytes of encoded transaction.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct FeeRate(pub u64);
+
+impl FeeRate {
+    /// The least fee a transaction of `bytes` must pay at this rate (rounded up).
+    pub fn fee_for(&self, bytes: usize) -> Amount {
+        let fee = (u128::from(self.0) * bytes as u128).div_ceil(1000);
+        Amount::from_base_units(u64::try_from(fee).unwrap_or(u64::MAX))
+    }
+
+    /// The rate a fee pays for `bytes`, rounded down.
+    pub fn of(fee: Amount, bytes: usize) -> FeeRate {
+        let rate = u128::from(fee.base_units()) * 1000 / (bytes.max(1) as u128);
+        FeeRate(u64::try_from(rate).unwrap_or(u64::MAX))
+    }
+}
+
+/// Everything consensus and policy need to know about a network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainParams {
+    pub network: Network,
+    /// First four bytes of every protocol message.
+    pub magic: [u8; 4],
+    /// First byte of every address.
+    pub address_version: u8,
+    pub initial_subsidy: Amount,
+    /// Blocks between halvings of the subsidy.
+    pub halving_interval: u32,
+    /// The block interval the retarget aims for.
+    pub target_spacing_secs: u32,
+    /// Blocks between retargets; 0 turns retargeting off (every block uses `pow_limit`).
+    pub retarget_interval: u32,
+    /// The retarget moves the target by at most this factor either way.
+    pub max_retarget_factor: u32,
+    /// The easiest target allowed, and the genesis block's.
+    pub pow_limit: CompactTarget,
+    /// A block's time may be at most this far ahead of the node's clock.
+    pub max_future_block_secs: u32,
+    /// Blocks before a coinbase output can be spent (0: at once, as in the seed).
+    pub coinbase_maturity: u32,
+    /// Mempool policy: the least fee rate accepted and relayed.
+    pub min_relay_fee_rate: FeeRate,
+    pub max_block_bytes: usize,
+    pub max_tx_bytes: usize,
+    /// Mempool policy: total bytes held before evicting by fee rate.
+    pub max_mempool_bytes: usize,
+    /// Mempool policy: longest chain of unconfirmed transactions.
+    pub max_mempool_chain_depth: u32,
+}
+
+impl ChainParams {
+    pub fn for_network(network: Network) -> ChainParams {
+        match network {
+            Network::Main => ChainParams::main(),
+            Network::Test => ChainParams::test(),
+        }
+    }
+
+    /// The default network. The genesis target needs about 2^23 hashes: a second or two for a
+    /// tab's Web Workers, under a second natively; the retarget then aims at 5-second blocks.
+    pub fn main() -> ChainParams {
+        ChainParams {
+            network: Network::Main,
+            magic: [0xf4, 0xab, 0xc0, 0x1e],
+            // Addresses start with 'T'.
+            address_version: 0x41,
+            initial_subsidy: Amount::from_base_units(10 * COIN),
+            halving_interval: 210_000,
+            target_spacing_secs: 5,
+            retarget_interval: 60,
+            max_retarget_factor: 4,
+            pow_limit: CompactTarget(0x1e02_0000),
+            // Sixty block intervals: Bitcoin's 2 hours is twelve of its 10-minute intervals,
+            // but a 5-second network needs a tighter bound or a fast clock drags difficulty down.
+            max_future_block_secs: 300,
+            coinbase_maturity: 0,
+            min_relay_fee_rate: FeeRate(0),
+            max_block_bytes: 2_000_000,
+            max_tx_bytes: 100_000,
+            max_mempool_bytes: 20_000_000,
+            max_mempool_chain_depth: 25,
+        }
+    }
+
+    /// The test network: any other hash meets the target, no retarget, short halvings.
+    pub fn test() -> ChainParams {
+        ChainParams {
+            network: Network::Test,
+            magic: [0xf4, 0xab, 0xc0, 0x7e],
+            // Addresses start with 'm' or 'n', as Bitcoin's test networks.
+            address_version: 0x6f,
+            halving_interval: 150,
+            retarget_interval: 0,
+            pow_limit: CompactTarget(0x207f_ffff),
+            max_future_block_secs: 7200,
+            ..ChainParams::main()
+        }
+    }
+
+    /// The subsidy of a block at `height`: halved every `halving_interval` blocks, zero after 64.
+    pub fn subsidy(&self, height: u32) -> Amount {
+        let halvings = height.checked_div(self.halving_interval).unwrap_or(0);
+        if halvings >= 64 {
+            return Amount::ZERO;
+        }
+        Amount::from_base_units(self.initial_subsidy.base_units() >> halvings)
+    }
+
+    pub fn pow_limit_target(&self) -> Target {
+        // Both networks' limits are valid compact targets; a hand-made one that is not falls
+        // back to the smallest target, which no block meets rather than any block.
+        self.pow_limit
+            .to_target()
+            .unwrap_or(Target::from_be_bytes([0; 32]))
+    }
+
+    /// The retarget: whether a block at `height` starts a new period.
+    pub fn is_retarget_height(&self, height: u32) -> bool {
+        self.retarget_interval != 0 && height != 0 && height.is_multiple_of(self.retarget_interval)
+    }
+
+    /// Bitcoin's retarget, scaled to these parameters: the previous target times the time the
+    /// last period took (from its first block to the parent of the new one), divided by the
+    /// time it should have taken, the ratio clamped to `max_retarget_factor` either way and the
+    /// result capped at `pow_limit`.
+    pub fn retarget(
+        &self,
+        previous: CompactTarget,
+        first_time: u32,
+        last_time: u32,
+    ) -> CompactTarget {
+        let expected = u64::from(self.retarget_interval) * u64::from(self.target_spacing_secs);
+        let factor = u64::from(self.max_retarget_factor.max(1));
+        let actual = i64::from(last_time) - i64::from(first_time);
+        let actual = actual.clamp((expected / factor) as i64, (expected * factor) as i64) as u64;
+        let limit = self.pow_limit_target();
+        let previous = previous.to_target().unwrap_or(limit);
+        previous.scaled(actual, expected, &limit).to_compact()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subsidy_halves() {
+        let p = ChainParams::test();
+        assert_eq!(p.subsidy(0), Amount::from_coins(10).unwrap());
+        assert_eq!(p.subsidy(149), Amount::from_coins(10).unwrap());
+        assert_eq!(p.subsidy(150), Amount::from_base_units(5 * COIN));
+        assert_eq!(p.subsidy(300), Amount::from_base_units(250_000_000));
+        assert_eq!(p.subsidy(150 * 64), Amount::ZERO);
+        assert_eq!(p.subsidy(u32::MAX), Amount::ZERO);
+    }
+
+    #[test]
+    fn retarget_follows_the_block_rate_within_the_clamp() {
+        let p = ChainParams::main();
+        let expected = p.retarget_interval * p.target_spacing_secs;
+        let start = CompactTarget(0x1d00ffff);
+        let t0 = start.to_target().unwrap();
+        // On time: unchanged.
+        assert_eq!(p.retarget(start, 1000, 1000 + expected), start);
+        // Twice as fast: target halves (harder).
+        let faster = p
+            .retarget(start, 1000, 1000 + expected / 2)
+            .to_target()
+            .unwrap();
+        assert!(faster < t0);
+        assert_eq!(faster, t0.scaled(1, 2, &p.pow_limit_target()));
+        // A hundred times slower is clamped to four times easier, and capped at the limit.
+        let slower = p
+            .retarget(start, 1000, 1000 + expected * 100)
+            .to_target()
+            .unwrap();
+        assert_eq!(slower, t0.scaled(4, 1, &p.pow_limit_target()));
+        assert_eq!(p.retarget(p.pow_limit, 0, expected * 100), p.pow_limit);
+        // A clock running backwards is clamped too.
+        let backwards = p.retarget(start, 5000, 1000).to_target().unwrap();
+        assert_eq!(backwards, t0.scaled(1, 4, &p.pow_limit_target()));
+    }
+
+    #[test]
+    fn retarget_heights() {
+        assert!(ChainParams::main().is_retarget_height(60));
+        assert!(!ChainParams::main().is_retarget_height(0));
+        assert!(!ChainParams::main().is_retarget_height(61));
+        assert!(!ChainParams::test().is_retarget_height(60));
+    }
+
+    #[test]
+    fn fee_rates() {
+        assert_eq!(FeeRate(1000).fee_for(250), Amount::from_base_units(250));
+        assert_eq!(FeeRate(1).fee_for(250), Amount::from_base_units(1));
+        assert_eq!(
+            FeeRate::of(Amount::from_base_units(500), 250),
+            FeeRate(2000)
+        );
+        assert_eq!("main".parse::<Network>(), Ok(Network::Main));
+        assert!("mainnet".parse::<Network>().is_err());
+    }
+}

@@ -1,0 +1,200 @@
+//! What a shell persists: tables of byte keys and values, written in atomic batches.
+//!
+//! Core never touches a disk or IndexedDB. Connecting or disconnecting blocks yields one
+//! [`WriteBatch`]; the shell writes it in one transaction (redb, IndexedDB) and reads the
+//! tables back into a [`MemoryStore`] to restore the chain state on start.
+
+use std::collections::BTreeMap;
+
+use crate::encode::{DecodeError, Encoding};
+use crate::hash::BlockHash;
+use crate::header::BlockHeader;
+use crate::tx::OutPoint;
+
+/// The tables, with the key each one uses.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Table {
+    /// Key: a name (`tip`). Value: a block hash.
+    Meta,
+    /// Key: block hash. Value: [`IndexRecord`].
+    Index,
+    /// Key: block hash. Value: the block's consensus encoding.
+    Blocks,
+    /// Key: block hash of a connected block. Value: its [`crate::utxo::BlockUndo`].
+    Undo,
+    /// Key: outpoint (txid, vout). Value: [`crate::utxo::Coin`].
+    Utxo,
+}
+
+impl Table {
+    pub const ALL: [Table; 5] = [
+        Table::Meta,
+        Table::Index,
+        Table::Blocks,
+        Table::Undo,
+        Table::Utxo,
+    ];
+
+    /// A stable name for stores that name their tables (redb tables, IndexedDB object stores).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Index => "index",
+            Table::Blocks => "blocks",
+            Table::Undo => "undo",
+            Table::Utxo => "utxo",
+        }
+    }
+}
+
+/// The key of the best tip in [`Table::Meta`].
+pub const META_TIP: &[u8] = b"tip";
+
+/// One write: `value` `None` deletes the key.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct WriteOp {
+    pub table: Table,
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Writes that must be committed together or not at all, applied in order.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct WriteBatch {
+    pub ops: Vec<WriteOp>,
+}
+
+impl WriteBatch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(WriteOp {
+            table,
+            key,
+            value: Some(value),
+        });
+    }
+
+    pub fn delete(&mut self, table: Table, key: Vec<u8>) {
+        self.ops.push(WriteOp {
+            table,
+            key,
+            value: None,
+        });
+    }
+
+    /// Appends another batch's writes after this one's.
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
+    }
+
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.ops.truncate(len);
+    }
+}
+
+pub fn outpoint_key(outpoint: &OutPoint) -> Vec<u8> {
+    outpoint.to_bytes()
+}
+
+/// An index entry as stored: the header, its height and whether its body is stored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct IndexRecord {
+    pub header: BlockHeader,
+    pub height: u32,
+    pub has_data: bool,
+}
+
+impl Encoding for IndexRecord {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.header.encode_to(out);
+        self.height.encode_to(out);
+        out.push(u8::from(self.has_data));
+    }
+    fn decode_from(r: &mut crate::encode::Reader<'_>) -> Result<Self, DecodeError> {
+        let header = BlockHeader::decode_from(r)?;
+        let height = r.u32()?;
+        let has_data = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => {
+                return Err(DecodeError::Invalid {
+                    what: "index flags",
+                    reason: "must be 0 or 1",
+                });
+            }
+        };
+        Ok(IndexRecord {
+            header,
+            height,
+            has_data,
+        })
+    }
+}
+
+/// Reads a block hash key.
+pub fn block_hash_key(key: &[u8]) -> Result<BlockHash, DecodeError> {
+    BlockHash::from_bytes(key)
+}
+
+/// Tables in memory: what the simulation persists, and what a shell reads its store into
+/// before restoring the chain state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStore {
+    tables: BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn apply(&mut self, batch: &WriteBatch) {
+        for op in &batch.ops {
+            let table = self.tables.entry(op.table).or_default();
+            match &op.value {
+                Some(value) => {
+                    table.insert(op.key.clone(), value.clone());
+                }
+                None => {
+                    table.remove(&op.key);
+                }
+            }
+        }
+    }
+
+    pub fn insert(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.tables.entry(table).or_default().insert(key, value);
+    }
+
+    pub fn get(&self, table: Table, key: &[u8]) -> Option<&[u8]> {
+        self.tables.get(&table)?.get(key).map(Vec::as_slice)
+    }
+
+    /// Every key and value of a table, in key order.
+    pub fn iter(&self, table: Table) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.tables
+            .get(&table)
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
+    pub fn table_len(&self, table: Table) -> usize {
+        self.tables.get(&table).map_or(0, BTreeMap::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.values().all(BTreeMap::is_empty)
+    }
+}

@@ -1,0 +1,191 @@
+//! Block templates for miners, the extra-nonce roll, and genesis creation.
+
+use core::fmt;
+
+use crate::address::Address;
+use crate::amount::Amount;
+use crate::block::Block;
+use crate::chain::ChainState;
+use crate::hash::{BlockHash, MerkleRoot, PubKeyHash};
+use crate::header::{BlockHeader, HEADER_BYTES};
+use crate::mempool::Mempool;
+use crate::mining::{NonceSearch, SearchOutcome};
+use crate::params::ChainParams;
+use crate::pow::TargetError;
+use crate::tx::{Coinbase, Transaction, TxInputs, TxOut};
+
+/// Block version this implementation writes.
+pub const BLOCK_VERSION: u32 = 1;
+/// Bytes kept free in a block for the header and the coinbase.
+const COINBASE_RESERVE: usize = HEADER_BYTES + 512;
+
+/// A block waiting for its nonce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockTemplate {
+    pub block: Block,
+    pub height: u32,
+    pub fees: Amount,
+}
+
+impl BlockTemplate {
+    /// A template with only a coinbase paying `reward` to `payee`.
+    fn new(
+        prev: BlockHash,
+        height: u32,
+        time: u32,
+        bits: crate::pow::CompactTarget,
+        payee: PubKeyHash,
+        reward: Amount,
+        txs: Vec<Transaction>,
+        message: Vec<u8>,
+    ) -> BlockTemplate {
+        let coinbase = Transaction {
+            version: 1,
+            inputs: TxInputs::Coinbase(Coinbase {
+                height,
+                extra_nonce: 0,
+                witness_root: MerkleRoot::ZERO,
+                message,
+            }),
+            outputs: vec![TxOut {
+                amount: reward,
+                pubkey_hash: payee,
+            }],
+        };
+        let mut all = Vec::with_capacity(txs.len() + 1);
+        all.push(coinbase);
+        all.extend(txs);
+        let header = BlockHeader {
+            version: BLOCK_VERSION,
+            prev_blockhash: prev,
+            merkle_root: MerkleRoot::ZERO,
+            time,
+            bits,
+            nonce: 0,
+        };
+        let mut template = BlockTemplate {
+            block: Block { header, txs: all },
+            height,
+            fees: Amount::ZERO,
+        };
+        template.recommit();
+        template
+    }
+
+    /// Recomputes the coinbase's signature commitment and the header's Merkle root.
+    fn recommit(&mut self) {
+        let witness_root = self.block.compute_witness_root();
+        if let Some(TxInputs::Coinbase(cb)) = self.block.txs.first_mut().map(|tx| &mut tx.inputs) {
+            cb.witness_root = witness_root;
+        }
+        self.block.header.merkle_root = self.block.compute_merkle_root().0;
+    }
+
+    /// The next extra nonce: a fresh header to search once the 32-bit nonce space is spent.
+    pub fn roll_extra_nonce(&mut self) {
+        if let Some(TxInputs::Coinbase(cb)) = self.block.txs.first_mut().map(|tx| &mut tx.inputs) {
+            cb.extra_nonce = cb.extra_nonce.wrapping_add(1);
+        }
+        self.recommit();
+    }
+
+    /// The block with `nonce` in its header.
+    pub fn with_nonce(&self, nonce: u32) -> Block {
+        let mut block = self.block.clone();
+        block.header.nonce = nonce;
+        block
+    }
+
+    /// Searches every nonce, rolling the extra nonce when they run out, until the block meets
+    /// its target. For tests, genesis creation and a native miner's single thread; a tab runs
+    /// [`NonceSearch`] in Web Workers instead.
+    pub fn mine(mut self) -> Result<Block, TargetError> {
+        loop {
+            let search = NonceSearch::new(&self.block.header)?;
+            if let SearchOutcome::Found { nonce, .. } = search.search(0, 1 << 32) {
+                return Ok(self.with_nonce(nonce));
+            }
+            self.roll_extra_nonce();
+        }
+    }
+}
+
+/// A template on top of the best tip: the mempool's best transactions, the coinbase paying
+/// `payee` the subsidy plus fees. `now` is the miner's clock; the time is raised above the
+/// median time past if needed.
+pub fn block_template(
+    chain: &ChainState,
+    mempool: &Mempool,
+    payee: PubKeyHash,
+    now: u64,
+    message: Vec<u8>,
+) -> BlockTemplate {
+    let params = chain.params();
+    let height = chain.height().saturating_add(1);
+    let tip = chain.tip();
+    let bits = chain
+        .tip_info()
+        .map_or(params.pow_limit, |info| chain.next_bits(info));
+    let min_time = chain.median_time_past(&tip).saturating_add(1);
+    let time = u32::try_from(now).unwrap_or(u32::MAX).max(min_time);
+
+    let entries = mempool.select_for_block(params.max_block_bytes.saturating_sub(COINBASE_RESERVE));
+    let fees = entries
+        .iter()
+        .fold(Amount::ZERO, |sum, e| sum.checked_add(e.fee).unwrap_or(sum));
+    let reward = params
+        .subsidy(height)
+        .checked_add(fees)
+        .unwrap_or(Amount::MAX_MONEY);
+    let txs = entries.into_iter().map(|e| e.tx.clone()).collect();
+    let mut template = BlockTemplate::new(tip, height, time, bits, payee, reward, txs, message);
+    template.fees = fees;
+    template
+}
+
+/// The address does not belong to the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenesisError {
+    WrongNetwork { expected: u8, found: u8 },
+    BadLimit(TargetError),
+}
+
+impl fmt::Display for GenesisError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GenesisError::WrongNetwork { expected, found } => write!(
+                f,
+                "the address is for another network (version {found}, this network uses {expected})"
+            ),
+            GenesisError::BadLimit(e) => write!(f, "the network's target limit is unusable: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for GenesisError {}
+
+/// The seed's `createblockchain`: a genesis block whose coinbase pays the subsidy to `address`,
+/// at time `time`, mined at the network's easiest target.
+pub fn create_genesis(
+    params: &ChainParams,
+    address: &Address,
+    time: u32,
+) -> Result<Block, GenesisError> {
+    if address.version != params.address_version {
+        return Err(GenesisError::WrongNetwork {
+            expected: params.address_version,
+            found: address.version,
+        });
+    }
+    let template = BlockTemplate::new(
+        BlockHash::ZERO,
+        0,
+        time,
+        params.pow_limit,
+        address.pubkey_hash,
+        params.subsidy(0),
+        Vec::new(),
+        b"tabcoin genesis: Building Blockchain in Go, Part 7, made real".to_vec(),
+    );
+    template.mine().map_err(GenesisError::BadLimit)
+}

@@ -1,0 +1,229 @@
+//! Wallet keys and payments: a serialisable key set, and building a signed payment from an
+//! address's coins, as the seed's `send -from -to -amount`.
+
+use core::fmt;
+
+use crate::address::Address;
+use crate::amount::Amount;
+use crate::encode::{DecodeError, Encoding, Reader};
+use crate::hash::PubKeyHash;
+use crate::keys::SecretKey;
+use crate::params::ChainParams;
+use crate::tx::{OutPoint, Transaction, TxIn, TxInputs, TxOut};
+
+/// Encoding version of [`KeySet`].
+const KEYSET_VERSION: u8 = 1;
+/// Most keys a stored key set may hold.
+pub const MAX_KEYS: usize = 100_000;
+
+/// The private keys of a wallet, in creation order. Shells persist its encoding (encrypted at
+/// rest if the user chose a passphrase).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeySet {
+    keys: Vec<SecretKey>,
+}
+
+impl KeySet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a key made from 32 random bytes the shell supplies; returns its address.
+    pub fn generate(&mut self, entropy: [u8; 32], params: &ChainParams) -> Address {
+        self.insert(SecretKey::from_entropy(entropy), params)
+    }
+
+    /// Adds an existing key (an import); returns its address. A key already present is not
+    /// added twice.
+    pub fn insert(&mut self, key: SecretKey, params: &ChainParams) -> Address {
+        let address = Address::new(params.address_version, key.public_key().pubkey_hash());
+        if !self.keys.contains(&key) {
+            self.keys.push(key);
+        }
+        address
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn addresses(&self, params: &ChainParams) -> Vec<Address> {
+        self.keys
+            .iter()
+            .map(|k| Address::new(params.address_version, k.public_key().pubkey_hash()))
+            .collect()
+    }
+
+    pub fn key_for(&self, owner: &PubKeyHash) -> Option<&SecretKey> {
+        self.keys
+            .iter()
+            .find(|k| k.public_key().pubkey_hash() == *owner)
+    }
+}
+
+impl Encoding for KeySet {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.push(KEYSET_VERSION);
+        crate::encode::write_compact_size(out, self.keys.len() as u64);
+        for key in &self.keys {
+            out.extend_from_slice(&key.to_bytes());
+        }
+    }
+
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        if r.u8()? != KEYSET_VERSION {
+            return Err(DecodeError::Invalid {
+                what: "key set",
+                reason: "unknown version",
+            });
+        }
+        let count = r.list_len("keys", MAX_KEYS, 32)?;
+        let mut keys = Vec::with_capacity(count);
+        for _ in 0..count {
+            let bytes = r.array::<32>()?;
+            let key = SecretKey::from_bytes(&bytes).map_err(|_| DecodeError::Invalid {
+                what: "private key",
+                reason: "not a valid P-256 scalar",
+            })?;
+            keys.push(key);
+        }
+        Ok(KeySet { keys })
+    }
+}
+
+/// Why a payment could not be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaymentError {
+    ZeroAmount,
+    /// The address's spendable coins do not cover amount plus fee.
+    InsufficientFunds {
+        available: Amount,
+        needed: Amount,
+    },
+    /// The wallet has no key for the sending address.
+    NotOurAddress(Address),
+    WrongNetwork {
+        expected: u8,
+        found: u8,
+    },
+    /// Amount plus fee is more than can exist.
+    TooLarge,
+}
+
+impl fmt::Display for PaymentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PaymentError::ZeroAmount => f.write_str("the amount must be more than zero"),
+            PaymentError::InsufficientFunds { available, needed } => {
+                write!(
+                    f,
+                    "not enough funds: {available} available, {needed} needed (amount plus fee)"
+                )
+            }
+            PaymentError::NotOurAddress(a) => write!(f, "this wallet holds no key for {a}"),
+            PaymentError::WrongNetwork { expected, found } => write!(
+                f,
+                "the address is for another network (version {found}, this network uses {expected})"
+            ),
+            PaymentError::TooLarge => {
+                f.write_str("the amount plus fee is more than 21000000 coins")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PaymentError {}
+
+/// A payment's terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaymentRequest {
+    pub from: Address,
+    pub to: Address,
+    pub amount: Amount,
+    pub fee: Amount,
+}
+
+/// Builds and signs a payment from `request.from`'s `coins` (its spendable outputs, e.g. from
+/// [`crate::mempool::Mempool::spendable_coins`]): largest coins first until amount plus fee is
+/// covered; the change goes back to the sender.
+pub fn build_payment(
+    keys: &KeySet,
+    params: &ChainParams,
+    coins: &[(OutPoint, TxOut)],
+    request: &PaymentRequest,
+) -> Result<Transaction, PaymentError> {
+    for address in [&request.from, &request.to] {
+        if address.version != params.address_version {
+            return Err(PaymentError::WrongNetwork {
+                expected: params.address_version,
+                found: address.version,
+            });
+        }
+    }
+    if request.amount == Amount::ZERO {
+        return Err(PaymentError::ZeroAmount);
+    }
+    let key = keys
+        .key_for(&request.from.pubkey_hash)
+        .ok_or(PaymentError::NotOurAddress(request.from))?;
+    let needed = request
+        .amount
+        .checked_add(request.fee)
+        .filter(|n| n.is_valid_money())
+        .ok_or(PaymentError::TooLarge)?;
+
+    let mut ours: Vec<&(OutPoint, TxOut)> = coins
+        .iter()
+        .filter(|(_, o)| o.pubkey_hash == request.from.pubkey_hash)
+        .collect();
+    ours.sort_by(|a, b| b.1.amount.cmp(&a.1.amount).then(a.0.cmp(&b.0)));
+    let mut chosen = Vec::new();
+    let mut total = Amount::ZERO;
+    for (outpoint, output) in ours {
+        if total >= needed {
+            break;
+        }
+        total = total
+            .checked_add(output.amount)
+            .ok_or(PaymentError::TooLarge)?;
+        chosen.push((*outpoint, *output));
+    }
+    if total < needed {
+        return Err(PaymentError::InsufficientFunds {
+            available: total,
+            needed,
+        });
+    }
+
+    let mut outputs = vec![TxOut {
+        amount: request.amount,
+        pubkey_hash: request.to.pubkey_hash,
+    }];
+    let change = total.saturating_sub(needed);
+    if change > Amount::ZERO {
+        outputs.push(TxOut {
+            amount: change,
+            pubkey_hash: request.from.pubkey_hash,
+        });
+    }
+    let inputs = chosen
+        .iter()
+        .map(|(outpoint, _)| TxIn {
+            prev_out: *outpoint,
+            pubkey: key.public_key(),
+            signature: crate::keys::Signature([0; 64]),
+        })
+        .collect();
+    let mut tx = Transaction {
+        version: 1,
+        inputs: TxInputs::Spend(inputs),
+        outputs,
+    };
+    let amounts: Vec<Amount> = chosen.iter().map(|(_, o)| o.amount).collect();
+    tx.sign_all(key, &amounts);
+    Ok(tx)
+}
