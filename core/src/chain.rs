@@ -57,7 +57,7 @@ pub struct HistoryEntry {
 }
 
 /// What accepting a block did.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BlockAccepted {
     /// Writes to commit atomically before anything is announced.
     pub batch: WriteBatch,

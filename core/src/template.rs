@@ -28,12 +28,11 @@ pub struct BlockTemplate {
 }
 
 impl BlockTemplate {
-    /// A template with only a coinbase paying `reward` to `payee`.
-    fn new(
-        prev: BlockHash,
+    /// A template of `header` (Merkle root and nonce filled in later), a coinbase paying
+    /// `reward` to `payee`, and `txs`.
+    fn assemble(
+        header: BlockHeader,
         height: u32,
-        time: u32,
-        bits: crate::pow::CompactTarget,
         payee: PubKeyHash,
         reward: Amount,
         txs: Vec<Transaction>,
@@ -55,14 +54,6 @@ impl BlockTemplate {
         let mut all = Vec::with_capacity(txs.len() + 1);
         all.push(coinbase);
         all.extend(txs);
-        let header = BlockHeader {
-            version: BLOCK_VERSION,
-            prev_blockhash: prev,
-            merkle_root: MerkleRoot::ZERO,
-            time,
-            bits,
-            nonce: 0,
-        };
         let mut template = BlockTemplate {
             block: Block { header, txs: all },
             height,
@@ -72,8 +63,9 @@ impl BlockTemplate {
         template
     }
 
-    /// Recomputes the coinbase's signature commitment and the header's Merkle root.
-    fn recommit(&mut self) {
+    /// Recomputes the coinbase's signature commitment and the header's Merkle root (after the
+    /// transactions changed).
+    pub fn recommit(&mut self) {
         let witness_root = self.block.compute_witness_root();
         if let Some(TxInputs::Coinbase(cb)) = self.block.txs.first_mut().map(|tx| &mut tx.inputs) {
             cb.witness_root = witness_root;
@@ -110,37 +102,87 @@ impl BlockTemplate {
     }
 }
 
-/// A template on top of the best tip: the mempool's best transactions, the coinbase paying
-/// `payee` the subsidy plus fees. `now` is the miner's clock; the time is raised above the
-/// median time past if needed.
+/// What a block template is built from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateSpec {
+    /// The block to build on (the best tip, for a miner).
+    pub parent: BlockHash,
+    /// Who the coinbase pays.
+    pub payee: PubKeyHash,
+    /// The miner's clock; the time is raised above the parent's median time past if needed.
+    pub now: u64,
+    /// Transactions after the coinbase, in an order a block can hold.
+    pub txs: Vec<Transaction>,
+    /// What those transactions pay in fees; the coinbase claims subsidy plus this.
+    pub fees: Amount,
+    /// Free data in the coinbase.
+    pub message: Vec<u8>,
+}
+
+/// The parent of a template is not a known block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownParent(pub BlockHash);
+
+impl fmt::Display for UnknownParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "can not build on unknown block {}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownParent {}
+
+/// A template as `spec` says, with the height, difficulty and time rules of its parent.
+pub fn build_template(
+    chain: &ChainState,
+    spec: TemplateSpec,
+) -> Result<BlockTemplate, UnknownParent> {
+    let parent = chain
+        .block_info(&spec.parent)
+        .ok_or(UnknownParent(spec.parent))?;
+    let params = chain.params();
+    let height = parent.height.saturating_add(1);
+    let min_time = chain.median_time_past(&spec.parent).saturating_add(1);
+    let header = BlockHeader {
+        version: BLOCK_VERSION,
+        prev_blockhash: spec.parent,
+        merkle_root: MerkleRoot::ZERO,
+        time: u32::try_from(spec.now).unwrap_or(u32::MAX).max(min_time),
+        bits: chain.next_bits(parent),
+        nonce: 0,
+    };
+    let reward = params
+        .subsidy(height)
+        .checked_add(spec.fees)
+        .unwrap_or(Amount::MAX_MONEY);
+    let mut template =
+        BlockTemplate::assemble(header, height, spec.payee, reward, spec.txs, spec.message);
+    template.fees = spec.fees;
+    Ok(template)
+}
+
+/// A miner's template on the best tip: the mempool's best transactions, the coinbase paying
+/// `payee` the subsidy plus their fees.
 pub fn block_template(
     chain: &ChainState,
     mempool: &Mempool,
     payee: PubKeyHash,
     now: u64,
     message: Vec<u8>,
-) -> BlockTemplate {
+) -> Result<BlockTemplate, UnknownParent> {
     let params = chain.params();
-    let height = chain.height().saturating_add(1);
-    let tip = chain.tip();
-    let bits = chain
-        .tip_info()
-        .map_or(params.pow_limit, |info| chain.next_bits(info));
-    let min_time = chain.median_time_past(&tip).saturating_add(1);
-    let time = u32::try_from(now).unwrap_or(u32::MAX).max(min_time);
-
     let entries = mempool.select_for_block(params.max_block_bytes.saturating_sub(COINBASE_RESERVE));
     let fees = entries
         .iter()
         .fold(Amount::ZERO, |sum, e| sum.checked_add(e.fee).unwrap_or(sum));
-    let reward = params
-        .subsidy(height)
-        .checked_add(fees)
-        .unwrap_or(Amount::MAX_MONEY);
-    let txs = entries.into_iter().map(|e| e.tx.clone()).collect();
-    let mut template = BlockTemplate::new(tip, height, time, bits, payee, reward, txs, message);
-    template.fees = fees;
-    template
+    let spec = TemplateSpec {
+        parent: chain.tip(),
+        payee,
+        now,
+        txs: entries.into_iter().map(|e| e.tx.clone()).collect(),
+        fees,
+        message,
+    };
+    build_template(chain, spec)
 }
 
 /// The address does not belong to the network.
@@ -177,11 +219,17 @@ pub fn create_genesis(
             found: address.version,
         });
     }
-    let template = BlockTemplate::new(
-        BlockHash::ZERO,
-        0,
+    let header = BlockHeader {
+        version: BLOCK_VERSION,
+        prev_blockhash: BlockHash::ZERO,
+        merkle_root: MerkleRoot::ZERO,
         time,
-        params.pow_limit,
+        bits: params.pow_limit,
+        nonce: 0,
+    };
+    let template = BlockTemplate::assemble(
+        header,
+        0,
         address.pubkey_hash,
         params.subsidy(0),
         Vec::new(),

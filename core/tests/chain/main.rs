@@ -1,0 +1,9 @@
+//! Chain-level tests: every consensus rule broken and rejected, reorganisations, the mempool,
+//! persistence through write batches, and the seed's scenario in core terms.
+
+mod harness;
+mod mempool;
+mod reorg;
+mod rules;
+mod scenario;
+mod store;

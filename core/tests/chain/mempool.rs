@@ -1,0 +1,170 @@
+//! Mempool policy and its consensus checks.
+
+use tabcoin_core::params::{ChainParams, FeeRate};
+use tabcoin_core::template::block_template;
+use tabcoin_core::validation::TxError;
+use tabcoin_core::{Amount, MempoolError};
+
+use crate::harness::*;
+
+/// Seed flaw: the mempool accepted a second spend of the same output.
+#[test]
+fn a_double_spend_across_the_mempool_is_rejected() {
+    let mut t = TestChain::new(&key(1));
+    let first = t.pay(&key(1), &key(2), coins(10), Amount::ZERO);
+    let second = t.pay(&key(1), &key(3), coins(10), Amount::ZERO);
+    t.submit(first.clone()).unwrap();
+    assert_eq!(
+        t.submit(second),
+        Err(MempoolError::Conflict {
+            outpoint: first.spends()[0].prev_out,
+            with: first.txid()
+        })
+    );
+    assert_eq!(t.submit(first), Err(MempoolError::AlreadyInMempool));
+}
+
+#[test]
+fn a_confirmed_transaction_is_refused_again() {
+    let mut t = TestChain::new(&key(1));
+    let tx = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
+    t.submit(tx.clone()).unwrap();
+    t.mine(&key(3));
+    assert_eq!(t.submit(tx), Err(MempoolError::AlreadyConfirmed));
+}
+
+#[test]
+fn chains_of_unconfirmed_transactions_are_allowed_up_to_the_depth() {
+    let params = ChainParams {
+        max_mempool_chain_depth: 3,
+        ..ChainParams::test()
+    };
+    let mut t = TestChain::with_params(params, &key(1));
+    for depth in 1..=3 {
+        let tx = t.pay(&key(1), &key(1), coins(1), Amount::ZERO);
+        t.submit(tx).unwrap();
+        assert_eq!(t.mempool.len(), depth);
+    }
+    let too_deep = t.pay(&key(1), &key(1), coins(1), Amount::ZERO);
+    assert_eq!(
+        t.submit(too_deep),
+        Err(MempoolError::ChainTooLong { depth: 4, max: 3 })
+    );
+    // All three fit in one block, parents first.
+    let block = t.mine(&key(2));
+    assert_eq!(block.txs.len(), 4);
+    assert!(t.mempool.is_empty());
+    assert_eq!(t.balance(&key(1)), coins(10));
+    t.assert_consistent();
+}
+
+#[test]
+fn the_minimum_fee_rate_is_enforced() {
+    let params = ChainParams {
+        min_relay_fee_rate: FeeRate(1000),
+        ..ChainParams::test()
+    };
+    let mut t = TestChain::with_params(params, &key(1));
+    let free = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
+    let bytes = free.encoded_len();
+    let required = Amount::from_base_units(bytes as u64);
+    assert_eq!(
+        t.submit(free),
+        Err(MempoolError::FeeTooLow {
+            fee: Amount::ZERO,
+            required
+        })
+    );
+    let paid = t.pay(&key(1), &key(2), coins(1), required);
+    t.submit(paid).unwrap();
+}
+
+#[test]
+fn zero_fee_transactions_are_accepted_on_the_seeds_networks() {
+    for params in [ChainParams::main(), ChainParams::test()] {
+        assert_eq!(params.min_relay_fee_rate, FeeRate(0));
+        assert_eq!(params.coinbase_maturity, 0);
+    }
+    let mut t = TestChain::new(&key(1));
+    let tx = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
+    t.submit(tx).unwrap();
+}
+
+#[test]
+fn a_full_mempool_evicts_the_lowest_fee_rate() {
+    // Room for about two payments of ~250 bytes.
+    let params = ChainParams {
+        max_mempool_bytes: 500,
+        ..ChainParams::test()
+    };
+    let mut t = TestChain::with_params(params, &key(1));
+    // Give keys 2, 3, 4 coins of their own so their payments are independent.
+    for k in 2..=4 {
+        let tx = t.pay(&key(1), &key(k), coins(3), Amount::ZERO);
+        t.submit(tx).unwrap();
+        t.mine(&key(7));
+    }
+    let cheap = t.pay(&key(2), &key(5), coins(1), Amount::from_base_units(100));
+    let middle = t.pay(&key(3), &key(5), coins(1), Amount::from_base_units(1_000));
+    let rich = t.pay(&key(4), &key(5), coins(1), Amount::from_base_units(10_000));
+    t.submit(cheap.clone()).unwrap();
+    t.submit(middle.clone()).unwrap();
+    let accepted = t.mempool.accept(rich.clone(), &t.chain).unwrap();
+    assert_eq!(accepted.evicted, vec![cheap.txid()]);
+    assert!(t.mempool.contains(&middle.txid()) && t.mempool.contains(&rich.txid()));
+    // Now a payment cheaper than everything held is refused outright.
+    let cheaper = t.pay(&key(2), &key(6), coins(1), Amount::from_base_units(50));
+    assert!(matches!(t.submit(cheaper), Err(MempoolError::Full { .. })));
+    assert!(t.mempool.total_bytes() <= 500);
+}
+
+#[test]
+fn templates_take_the_best_fees_and_pay_them_to_the_miner() {
+    let mut t = TestChain::new(&key(1));
+    let tx = t.pay(&key(1), &key(2), coins(1), coins(2));
+    t.submit(tx.clone()).unwrap();
+    let template = block_template(
+        &t.chain,
+        &t.mempool,
+        owner(&key(3)),
+        t.now + 5,
+        b"hello".to_vec(),
+    )
+    .unwrap();
+    assert_eq!(template.fees, coins(2));
+    assert_eq!(template.block.txs[0].outputs[0].amount, coins(12));
+    assert_eq!(template.block.txs[1], tx);
+    let block = template.mine().unwrap();
+    t.accept(block).unwrap();
+    assert_eq!(t.balance(&key(3)), coins(12));
+    assert_eq!(t.balance(&key(1)), coins(7));
+}
+
+#[test]
+fn a_block_evicts_mempool_transactions_that_conflict_with_it() {
+    let mut t = TestChain::new(&key(1));
+    let ours = t.pay(&key(1), &key(2), coins(10), Amount::ZERO);
+    let theirs = t.pay(&key(1), &key(3), coins(10), Amount::ZERO);
+    t.submit(ours.clone()).unwrap();
+    let child = t.pay(&key(2), &key(4), coins(1), Amount::ZERO);
+    t.submit(child.clone()).unwrap();
+    // A block confirms the other spend: ours and its child are dropped.
+    let block = t.block_with(&key(5), vec![theirs]);
+    let change = t.chain.accept_block(block, t.now).unwrap();
+    let mut dropped = t.mempool.update_for_chain(&t.chain, &change);
+    dropped.sort();
+    let mut expected = vec![ours.txid(), child.txid()];
+    expected.sort();
+    assert_eq!(dropped, expected);
+    assert!(t.mempool.is_empty());
+}
+
+#[test]
+fn a_coinbase_is_refused_by_the_mempool() {
+    let mut t = TestChain::new(&key(1));
+    let block = t.block_with(&key(2), vec![]);
+    assert_eq!(
+        t.submit(block.txs[0].clone()),
+        Err(MempoolError::Invalid(TxError::UnexpectedCoinbase))
+    );
+}

@@ -1,0 +1,165 @@
+//! Reorganisation to the most-work chain, and its invariants.
+
+use proptest::prelude::*;
+use tabcoin_core::{Amount, BlockError, BlockHash, Transaction};
+
+use crate::harness::*;
+
+#[test]
+fn a_longer_branch_takes_over_and_returns_transactions_to_the_mempool() {
+    let mut t = TestChain::new(&key(1));
+    let genesis = t.chain.genesis_hash();
+    let pay = t.pay(&key(1), &key(2), coins(4), Amount::ZERO);
+    t.submit(pay.clone()).unwrap();
+    let a1 = t.mine(&key(3));
+    assert_eq!(a1.txs.len(), 2);
+    assert!(t.mempool.is_empty());
+    let a2 = t.mine(&key(3));
+    assert_eq!(t.balance(&key(2)), coins(4));
+
+    // A competing branch from genesis: equal length first (no switch), then longer.
+    let b1 = t.block_on(genesis, &key(4), vec![]);
+    assert!(!t.accept(b1.clone()).unwrap().tip_changed());
+    let b2 = t.block_on(b1.block_hash(), &key(4), vec![]);
+    assert!(!t.accept(b2.clone()).unwrap().tip_changed());
+    assert_eq!(
+        t.chain.tip(),
+        a2.block_hash(),
+        "equal work: the first seen stays"
+    );
+
+    let b3 = t.block_on(b2.block_hash(), &key(4), vec![]);
+    let change = t.accept(b3.clone()).unwrap();
+    assert_eq!(change.disconnected, vec![a2.block_hash(), a1.block_hash()]);
+    assert_eq!(
+        change.connected,
+        vec![b1.block_hash(), b2.block_hash(), b3.block_hash()]
+    );
+    assert_eq!(change.returned_txs, vec![pay.clone()]);
+    assert_eq!(t.chain.tip(), b3.block_hash());
+    assert_eq!(t.chain.height(), 3);
+
+    // The payment is unconfirmed again, and still valid on the new chain.
+    assert!(t.mempool.contains(&pay.txid()));
+    assert_eq!(t.balance(&key(2)), Amount::ZERO);
+    assert_eq!(t.balance(&key(3)), Amount::ZERO);
+    assert_eq!(t.balance(&key(4)), coins(30));
+    assert!(t.chain.transaction(&pay.txid()).is_none());
+    assert!(t.chain.history(&owner(&key(3))).is_empty());
+    t.assert_consistent();
+
+    // It confirms again on the new chain.
+    t.mine(&key(5));
+    assert_eq!(t.balance(&key(2)), coins(4));
+    assert!(t.mempool.is_empty());
+    t.assert_consistent();
+}
+
+#[test]
+fn a_reorg_drops_mempool_transactions_that_the_new_chain_invalidates() {
+    let mut t = TestChain::new(&key(1));
+    let genesis = t.chain.genesis_hash();
+    // Key 3 mines a1 and spends its reward in the mempool; the reorg removes that reward.
+    let a1 = t.mine(&key(3));
+    let spend_reward = t.pay(&key(3), &key(2), coins(1), Amount::ZERO);
+    t.submit(spend_reward.clone()).unwrap();
+    let b1 = t.block_on(genesis, &key(4), vec![]);
+    let b1_hash = b1.block_hash();
+    t.accept(b1).unwrap();
+    let b2 = t.block_on(b1_hash, &key(4), vec![]);
+    let change = t.accept(b2).unwrap();
+    assert_eq!(change.disconnected, vec![a1.block_hash()]);
+    assert!(!t.mempool.contains(&spend_reward.txid()));
+    t.assert_consistent();
+}
+
+#[test]
+fn a_heavier_branch_with_an_invalid_block_leaves_the_chain_as_it_was() {
+    let mut t = TestChain::new(&key(1));
+    let genesis = t.chain.genesis_hash();
+    let pay = t.pay(&key(1), &key(2), coins(4), Amount::ZERO);
+    t.submit(pay).unwrap();
+    let a1 = t.mine(&key(3));
+    let before = t.chain.utxos().clone();
+
+    // b1 is valid alone (less work); b2 carries a payment whose output was raised after
+    // signing: the branch fails when b2 connects.
+    let b1 = t.block_on(genesis, &key(4), vec![]);
+    t.accept(b1.clone()).unwrap();
+    let mut forged = t.pay(&key(1), &key(6), coins(1), Amount::ZERO);
+    forged.outputs[0].amount = coins(5);
+    let b2 = t.block_on(b1.block_hash(), &key(6), vec![forged]);
+    let err = t.accept(b2.clone()).unwrap_err();
+    assert!(matches!(err, BlockError::Tx { .. }), "{err:?}");
+    assert_eq!(t.chain.tip(), a1.block_hash());
+    assert_eq!(t.chain.utxos(), &before);
+    assert!(t.chain.is_known_invalid(&b2.block_hash()));
+    assert!(!t.chain.is_active(&b1.block_hash()));
+    t.assert_consistent();
+
+    // The stored batch left nothing of the failed attempt either: b2 is not stored.
+    assert!(t.chain.block(&b2.block_hash()).is_none());
+}
+
+/// One step of a random history.
+#[derive(Clone, Debug)]
+enum Step {
+    /// Mine on the block `back` places behind the tip (0: the tip), with up to `payments`
+    /// payments from the mempool.
+    Mine { back: u8, payments: u8 },
+    /// Submit a payment between two of the test keys.
+    Pay { from: u8, to: u8, coins: u8 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0u8..4, 0u8..3).prop_map(|(back, payments)| Step::Mine { back, payments }),
+        2 => (1u8..5, 1u8..5, 1u8..6).prop_map(|(from, to, coins)| Step::Pay { from, to, coins }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// After any sequence of blocks, forks and reorganisations, the incrementally kept UTXO set
+    /// equals one rebuilt from the blocks, and the store restores the same state.
+    #[test]
+    fn incremental_utxo_set_equals_the_rebuilt_one(steps in prop::collection::vec(step(), 1..40)) {
+        let mut t = TestChain::new(&key(1));
+        // Fork points: every block ever made, by height, so "back" reaches side branches too.
+        let mut made: Vec<BlockHash> = vec![t.chain.genesis_hash()];
+        for s in steps {
+            match s {
+                Step::Pay { from, to, coins: n } => {
+                    let coins_of = t.mempool.spendable_coins(&t.chain, &owner(&key(from)));
+                    let have: u64 = coins_of.iter().map(|(_, o)| o.amount.base_units()).sum();
+                    if have >= coins(u64::from(n)).base_units() {
+                        let tx = t.pay(&key(from), &key(to), coins(u64::from(n)), Amount::ZERO);
+                        let _ = t.submit(tx);
+                    }
+                }
+                Step::Mine { back, payments } => {
+                    let idx = made.len().saturating_sub(1 + usize::from(back));
+                    let parent = made[idx];
+                    let txs: Vec<Transaction> = if parent == t.chain.tip() {
+                        t.mempool.select_for_block(usize::MAX).into_iter().take(usize::from(payments)).map(|e| e.tx.clone()).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let block = t.block_on(parent, &key(1 + back % 4), txs);
+                    let hash = block.block_hash();
+                    t.accept(block).unwrap();
+                    made.push(hash);
+                }
+            }
+        }
+        let found = t.chain.utxo_discrepancies().unwrap();
+        prop_assert!(found.is_empty(), "{:?}", found);
+        t.assert_consistent();
+        // Mempool entries are all still valid against the chain: mining them all succeeds.
+        let tip = t.chain.tip();
+        let everything: Vec<Transaction> = t.mempool.select_for_block(usize::MAX).into_iter().map(|e| e.tx.clone()).collect();
+        let block = t.block_on(tip, &key(7), everything);
+        prop_assert!(t.accept(block).is_ok());
+    }
+}
