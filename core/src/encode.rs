@@ -49,6 +49,9 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// Most list items reserved before any of them decoded.
+const MAX_PREALLOCATED_ITEMS: usize = 1024;
+
 /// A cursor over input bytes; every read checks what is left first.
 pub struct Reader<'a> {
     bytes: &'a [u8],
@@ -158,7 +161,9 @@ impl<'a> Reader<'a> {
         min_item_bytes: usize,
     ) -> Result<Vec<T>, DecodeError> {
         let count = self.list_len(what, max, min_item_bytes)?;
-        let mut items = Vec::with_capacity(count);
+        // An item in memory can be larger than its smallest encoding: reserve a bounded amount
+        // up front and let the vector grow as items actually decode.
+        let mut items = Vec::with_capacity(count.min(MAX_PREALLOCATED_ITEMS));
         for _ in 0..count {
             items.push(T::decode_from(self)?);
         }

@@ -65,22 +65,26 @@ impl NonceSearch {
         })
     }
 
-    /// The second SHA-256's state words for `nonce`.
+    /// The padded block of the second SHA-256, with its 32 digest bytes still to fill in.
+    fn second_block_template() -> [u8; 64] {
+        let mut second = [0u8; 64];
+        second[32] = 0x80;
+        second[56..].copy_from_slice(&256u64.to_be_bytes());
+        second
+    }
+
+    /// The final hash's state words for `nonce`, reusing the caller's block buffers: only the
+    /// nonce and the first digest change from one nonce to the next.
     #[inline]
-    fn hash_state(&self, nonce: u32) -> [u32; 8] {
-        let mut tail = self.tail;
+    fn hash_state_with(&self, nonce: u32, tail: &mut [u8; 64], second: &mut [u8; 64]) -> [u32; 8] {
         tail[NONCE_OFFSET..NONCE_OFFSET + 4].copy_from_slice(&nonce.to_le_bytes());
         let mut state = self.midstate;
-        compress256(&mut state, &[tail]);
-
-        let mut second = [0u8; 64];
+        compress256(&mut state, core::slice::from_ref(tail));
         for (i, word) in state.iter().enumerate() {
             second[i * 4..i * 4 + 4].copy_from_slice(&word.to_be_bytes());
         }
-        second[32] = 0x80;
-        second[56..].copy_from_slice(&256u64.to_be_bytes());
         let mut out = SHA256_INIT;
-        compress256(&mut out, &[second]);
+        compress256(&mut out, core::slice::from_ref(second));
         out
     }
 
@@ -94,16 +98,20 @@ impl NonceSearch {
 
     /// The block hash the header would have with `nonce`.
     pub fn hash_with_nonce(&self, nonce: u32) -> BlockHash {
-        Self::state_to_hash(&self.hash_state(nonce))
+        let mut tail = self.tail;
+        let mut second = Self::second_block_template();
+        Self::state_to_hash(&self.hash_state_with(nonce, &mut tail, &mut second))
     }
 
     /// Tries `count` nonces from `start` (wrapping is not done: the range ends at u32::MAX).
     pub fn search(&self, start: u32, count: u64) -> SearchOutcome {
         let end = (u64::from(start) + count).min(1u64 << 32);
+        let mut tail = self.tail;
+        let mut second = Self::second_block_template();
         let mut nonce = u64::from(start);
         while nonce < end {
             let n = nonce as u32;
-            let state = self.hash_state(n);
+            let state = self.hash_state_with(n, &mut tail, &mut second);
             // The hash read as a little-endian number has its top 32 bits in the last word,
             // byte-swapped: compare those first and only build the hash on a near miss.
             let top = state[7].swap_bytes();

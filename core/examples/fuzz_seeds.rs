@@ -1,0 +1,98 @@
+//! Writes the seed corpora of the fuzz targets: `cargo run -p tabcoin-core --example fuzz_seeds`.
+//! The files are committed under `fuzz/corpus/`; the stable tests replay them.
+
+use std::fs;
+use std::path::Path;
+
+use tabcoin_core::store::IndexRecord;
+use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
+use tabcoin_core::utxo::{BlockUndo, Coin};
+use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
+use tabcoin_core::{Address, Amount, ChainParams, ChainState, Encoding, SecretKey};
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    fs::create_dir_all(&dir).expect("create the corpus folder");
+    fs::write(dir.join(name), bytes).expect("write a corpus file");
+}
+
+fn main() {
+    let params = ChainParams::test();
+    let alice = SecretKey::from_entropy([1; 32]);
+    let bob = SecretKey::from_entropy([2; 32]);
+    let mut keys = KeySet::new();
+    let from = keys.insert(alice.clone(), &params);
+    let to = keys.insert(bob, &params);
+
+    let genesis = create_genesis(&params, &from, 1_700_000_000).expect("genesis");
+    let (chain, _) = ChainState::new(params.clone(), genesis.clone()).expect("chain");
+    let coins = chain.utxos().coins_of(&from.pubkey_hash);
+    let spendable: Vec<_> = coins.iter().map(|(op, c)| (*op, c.output)).collect();
+    let request = PaymentRequest {
+        from,
+        to,
+        amount: Amount::from_coins(3).expect("amount"),
+        fee: Amount::ZERO,
+    };
+    let payment = build_payment(&keys, &params, &spendable, &request).expect("payment");
+    let spec = TemplateSpec {
+        parent: chain.tip(),
+        payee: to.pubkey_hash,
+        now: 1_700_000_010,
+        txs: vec![payment.clone()],
+        fees: Amount::ZERO,
+        message: b"seed".to_vec(),
+    };
+    let block = build_template(&chain, spec)
+        .expect("template")
+        .mine()
+        .expect("mined");
+
+    write("transaction", "payment", &payment.to_bytes());
+    write("transaction", "coinbase", &genesis.txs[0].to_bytes());
+    write("block", "genesis", &genesis.to_bytes());
+    write("block", "with_payment", &block.to_bytes());
+    write("header", "genesis", &genesis.header.to_bytes());
+    write("header", "block1", &block.header.to_bytes());
+
+    let coin = Coin {
+        output: payment.outputs[0],
+        height: 1,
+        is_coinbase: false,
+    };
+    let undo = BlockUndo {
+        spent: vec![
+            coin,
+            Coin {
+                is_coinbase: true,
+                ..coin
+            },
+        ],
+    };
+    let record = IndexRecord {
+        header: block.header,
+        height: 1,
+        has_data: true,
+    };
+    for (tag, name, bytes) in [
+        (0u8, "coin", coin.to_bytes()),
+        (1, "undo", undo.to_bytes()),
+        (2, "index_record", record.to_bytes()),
+        (3, "keyset", keys.to_bytes()),
+    ] {
+        let mut data = vec![tag];
+        data.extend(bytes);
+        write("store_record", name, &data);
+    }
+
+    write("user_text", "address", from.to_string().as_bytes());
+    write(
+        "user_text",
+        "main_address",
+        Address::new(0x41, to.pubkey_hash).to_string().as_bytes(),
+    );
+    write("user_text", "amount", b"9.5");
+    write("user_text", "tiny_amount", b"0.00000001");
+}
