@@ -147,7 +147,7 @@ fn blocks_ahead(
 ) -> Vec<Block> {
     let params = chain.params().clone();
     let mut keys = KeySet::new();
-    let from = keys.insert(miner.clone(), &params);
+    let from = keys.insert(miner.clone(), &params).unwrap();
     let to = Address::new(params.address_version, key(2).public_key().pubkey_hash());
     let mut scratch = chain.clone();
     let mut coins = scratch.utxos().coins_of(&from.pubkey_hash).into_iter();

@@ -23,8 +23,8 @@ fn main() {
     let alice = SecretKey::from_entropy([1; 32]);
     let bob = SecretKey::from_entropy([2; 32]);
     let mut keys = KeySet::new();
-    let from = keys.insert(alice.clone(), &params);
-    let to = keys.insert(bob, &params);
+    let from = keys.insert(alice.clone(), &params).unwrap();
+    let to = keys.insert(bob, &params).unwrap();
 
     let genesis = create_genesis(&params, &from, 1_700_000_000).expect("genesis");
     let (chain, _) = ChainState::new(params.clone(), genesis.clone()).expect("chain");

@@ -325,6 +325,26 @@ impl ChainState {
         self.invalid.insert(hash);
     }
 
+    /// Remembers `failed` as invalid, and every block stored above it.
+    fn remember_invalid_branch(&mut self, failed: BlockHash) {
+        let descendants: Vec<BlockHash> = match self.index.get(&failed) {
+            Some(info) => {
+                let height = info.height;
+                self.index
+                    .values()
+                    .filter(|i| i.height > height)
+                    .filter(|i| self.ancestor(&i.hash, height).map(|a| a.hash) == Some(failed))
+                    .map(|i| i.hash)
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        self.remember_invalid(failed);
+        for hash in descendants {
+            self.remember_invalid(hash);
+        }
+    }
+
     fn store_block(&mut self, info: BlockInfo, block: Block, batch: &mut WriteBatch) {
         let record = IndexRecord {
             header: info.header,
@@ -369,8 +389,8 @@ impl ChainState {
                 self.index.remove(&hash);
                 self.blocks.remove(&hash);
                 if error.proves_hash_invalid() {
-                    self.remember_invalid(failed);
                     self.remember_invalid(hash);
+                    self.remember_invalid_branch(failed);
                 }
                 Err(error)
             }
@@ -473,10 +493,15 @@ impl ChainState {
         let batch_start = accepted.batch.len();
         let mut disconnected_blocks = Vec::new();
         while self.height() > fork_height {
-            let block = self
-                .disconnect_tip(&mut accepted.batch)
-                .map_err(|e| (hash, e))?;
-            disconnected_blocks.push(block);
+            match self.disconnect_tip(&mut accepted.batch) {
+                Ok(block) => disconnected_blocks.push(block),
+                Err(error) => {
+                    self.restore_after_failed_reorg(0, &disconnected_blocks)
+                        .map_err(|e| (hash, e))?;
+                    accepted.batch.truncate(batch_start);
+                    return Err((hash, error));
+                }
+            }
         }
         let mut connected = Vec::new();
         for step in &branch {
@@ -581,10 +606,14 @@ impl ChainState {
             .get(&hash)
             .cloned()
             .ok_or(BlockError::Inconsistent("the tip's body is missing"))?;
-        let undo = self
-            .undo
-            .remove(&hash)
-            .ok_or(BlockError::Inconsistent("the tip's undo data is missing"))?;
+        let inputs: usize = block.txs.iter().map(|tx| tx.spends().len()).sum();
+        if self.undo.get(&hash).map(|u| u.spent.len()) != Some(inputs) {
+            return Err(BlockError::Inconsistent(
+                "the tip's undo data is missing or does not match its inputs",
+            ));
+        }
+        // Checked above: from here on nothing can fail half-way.
+        let undo = self.undo.remove(&hash).unwrap_or_default();
         unindex_block(&mut self.tx_index, &mut self.history, &block, &undo, &hash);
         let mut restored = undo.spent.iter().rev();
         for tx in block.txs.iter().rev() {
@@ -802,31 +831,47 @@ pub fn apply_block(
     params: &ChainParams,
     verify_signatures: bool,
 ) -> Result<BlockUndo, BlockError> {
-    let mut spent = Vec::new();
-    let mut created = Vec::new();
+    let mut journal = Vec::new();
     let result = apply_block_inner(
         utxos,
         block,
         height,
         params,
         verify_signatures,
-        &mut spent,
-        &mut created,
+        &mut journal,
     );
     match result {
         Ok(()) => Ok(BlockUndo {
-            spent: spent.into_iter().map(|(_, coin)| coin).collect(),
+            spent: journal
+                .into_iter()
+                .filter_map(|change| match change {
+                    UtxoChange::Spent(_, coin) => Some(coin),
+                    UtxoChange::Created(_) => None,
+                })
+                .collect(),
         }),
         Err(error) => {
-            for outpoint in created.iter().rev() {
-                utxos.remove(outpoint);
-            }
-            for (outpoint, coin) in spent.into_iter().rev() {
-                utxos.insert(outpoint, coin);
+            // Undo exactly in reverse: an output created and then spent within the block
+            // must end up absent, not restored.
+            for change in journal.into_iter().rev() {
+                match change {
+                    UtxoChange::Spent(outpoint, coin) => {
+                        utxos.insert(outpoint, coin);
+                    }
+                    UtxoChange::Created(outpoint) => {
+                        utxos.remove(&outpoint);
+                    }
+                }
             }
             Err(error)
         }
     }
+}
+
+/// One change to the UTXO set, journaled so a failed block can be rolled back exactly.
+enum UtxoChange {
+    Spent(OutPoint, Coin),
+    Created(OutPoint),
 }
 
 fn apply_block_inner(
@@ -835,8 +880,7 @@ fn apply_block_inner(
     height: u32,
     params: &ChainParams,
     verify_signatures: bool,
-    spent: &mut Vec<(OutPoint, Coin)>,
-    created: &mut Vec<OutPoint>,
+    journal: &mut Vec<UtxoChange>,
 ) -> Result<(), BlockError> {
     match block.coinbase_height() {
         Some(found) if found != height => {
@@ -859,7 +903,7 @@ fn apply_block_inner(
                 let coin = utxos
                     .remove(&input.prev_out)
                     .ok_or_else(|| fail(TxError::MissingInput(input.prev_out)))?;
-                spent.push((input.prev_out, coin));
+                journal.push(UtxoChange::Spent(input.prev_out, coin));
                 let confirmations = height.saturating_sub(coin.height);
                 if coin.is_coinbase && confirmations < params.coinbase_maturity {
                     return Err(fail(TxError::ImmatureCoinbase {
@@ -907,7 +951,7 @@ fn apply_block_inner(
                     is_coinbase: tx.is_coinbase(),
                 },
             );
-            created.push(outpoint);
+            journal.push(UtxoChange::Created(outpoint));
         }
     }
     let coinbase = &block.txs[0];

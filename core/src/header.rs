@@ -124,6 +124,15 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn round_trip(bytes in proptest::prelude::any::<[u8; 80]>()) {
+            // Every 80 bytes are a header, and encode back to themselves.
+            let header = BlockHeader::from_bytes(&bytes).unwrap();
+            proptest::prop_assert_eq!(header.to_array(), bytes);
+        }
+    }
+
     #[test]
     fn short_header_is_an_error() {
         assert!(matches!(

@@ -230,6 +230,13 @@ impl Mempool {
         tx.verify_inputs(&spent).map_err(TxError::from)?;
 
         let fee_rate = FeeRate::of(fee, bytes);
+        // Decide what must leave to make room before changing anything: a transaction that
+        // can not get in leaves the mempool as it was.
+        let evict = self.eviction_plan(&tx, bytes, fee_rate, params.max_mempool_bytes)?;
+        let mut evicted = Vec::new();
+        for txid in &evict {
+            evicted.extend(self.remove_with_descendants(txid));
+        }
         for input in tx.spends() {
             self.spenders.insert(input.prev_out, txid);
         }
@@ -245,39 +252,87 @@ impl Mempool {
         self.next_sequence += 1;
         self.total_bytes += bytes;
         self.entries.insert(txid, entry);
-
-        let evicted = self.evict_to_fit(params.max_mempool_bytes);
-        if evicted.contains(&txid) {
-            return Err(MempoolError::Full { fee_rate });
-        }
         Ok(MempoolAccepted { txid, fee, evicted })
     }
 
-    /// Evicts the lowest fee rate (with what depends on it) until the mempool fits.
-    fn evict_to_fit(&mut self, max_bytes: usize) -> Vec<Txid> {
-        let mut evicted = Vec::new();
-        while self.total_bytes > max_bytes {
-            let Some(lowest) = self
-                .entries
-                .values()
-                .min_by_key(|e| (e.fee_rate, std::cmp::Reverse(e.sequence)))
-                .map(|e| e.txid)
-            else {
-                break;
-            };
-            evicted.extend(self.remove_with_descendants(&lowest));
+    /// The transactions to evict, lowest fee rate first (each with its descendants), so that a
+    /// new transaction of `bytes` at `fee_rate` fits in `max_bytes`. Refused if that would
+    /// take a transaction paying at least as much, or one the new transaction spends from.
+    fn eviction_plan(
+        &self,
+        tx: &Transaction,
+        bytes: usize,
+        fee_rate: FeeRate,
+        max_bytes: usize,
+    ) -> Result<Vec<Txid>, MempoolError> {
+        let mut excess = (self.total_bytes + bytes).saturating_sub(max_bytes);
+        if excess == 0 {
+            return Ok(Vec::new());
         }
-        evicted
+        let ancestors = self.ancestors(tx);
+        let mut by_rate: Vec<&MempoolEntry> = self.entries.values().collect();
+        by_rate.sort_by_key(|e| (e.fee_rate, std::cmp::Reverse(e.sequence)));
+        let mut plan = Vec::new();
+        let mut leaving: HashSet<Txid> = HashSet::new();
+        for entry in by_rate {
+            if excess == 0 {
+                break;
+            }
+            if leaving.contains(&entry.txid) {
+                continue;
+            }
+            if entry.fee_rate >= fee_rate {
+                return Err(MempoolError::Full {
+                    fee_rate: entry.fee_rate,
+                });
+            }
+            let group = self.descendants(&entry.txid);
+            if group.iter().any(|t| ancestors.contains(t)) {
+                return Err(MempoolError::Full {
+                    fee_rate: entry.fee_rate,
+                });
+            }
+            for txid in group {
+                if leaving.insert(txid) {
+                    let freed = self.entries.get(&txid).map_or(0, |e| e.bytes);
+                    excess = excess.saturating_sub(freed);
+                }
+            }
+            plan.push(entry.txid);
+        }
+        if excess > 0 {
+            return Err(MempoolError::Full { fee_rate });
+        }
+        Ok(plan)
     }
 
-    /// Removes a transaction and every mempool transaction that spends its outputs.
-    fn remove_with_descendants(&mut self, txid: &Txid) -> Vec<Txid> {
-        let mut removed = Vec::new();
+    /// The mempool transactions `tx` spends from, directly or through others.
+    fn ancestors(&self, tx: &Transaction) -> HashSet<Txid> {
+        let mut found = HashSet::new();
+        let mut stack: Vec<Txid> = tx.spends().iter().map(|i| i.prev_out.txid).collect();
+        while let Some(txid) = stack.pop() {
+            if let Some(entry) = self.entries.get(&txid)
+                && found.insert(txid)
+            {
+                stack.extend(entry.tx.spends().iter().map(|i| i.prev_out.txid));
+            }
+        }
+        found
+    }
+
+    /// A mempool transaction and every mempool transaction spending from it, directly or not.
+    fn descendants(&self, txid: &Txid) -> Vec<Txid> {
+        let mut found = Vec::new();
+        let mut seen = HashSet::new();
         let mut stack = vec![*txid];
         while let Some(next) = stack.pop() {
-            let Some(entry) = self.remove_entry(&next) else {
+            let Some(entry) = self.entries.get(&next) else {
                 continue;
             };
+            if !seen.insert(next) {
+                continue;
+            }
+            found.push(next);
             for vout in 0..entry.tx.outputs.len() {
                 if let Some(child) = self.spenders.get(&OutPoint {
                     txid: next,
@@ -286,9 +341,17 @@ impl Mempool {
                     stack.push(*child);
                 }
             }
-            removed.push(next);
         }
-        removed
+        found
+    }
+
+    /// Removes a transaction and every mempool transaction that spends its outputs.
+    fn remove_with_descendants(&mut self, txid: &Txid) -> Vec<Txid> {
+        let group = self.descendants(txid);
+        for txid in &group {
+            self.remove_entry(txid);
+        }
+        group
     }
 
     fn remove_entry(&mut self, txid: &Txid) -> Option<MempoolEntry> {
@@ -325,7 +388,32 @@ impl Mempool {
                 }
             }
         }
+        self.recompute_depths();
         dropped
+    }
+
+    /// Chain depths after parents confirmed: arrival order puts parents before children.
+    fn recompute_depths(&mut self) {
+        let order: Vec<Txid> = self.entries().into_iter().map(|e| e.txid).collect();
+        for txid in order {
+            let Some(entry) = self.entries.get(&txid) else {
+                continue;
+            };
+            let depth = entry
+                .tx
+                .spends()
+                .iter()
+                .filter_map(|i| {
+                    self.entries
+                        .get(&i.prev_out.txid)
+                        .map(|p| p.depth.saturating_add(1))
+                })
+                .max()
+                .unwrap_or(1);
+            if let Some(entry) = self.entries.get_mut(&txid) {
+                entry.depth = depth;
+            }
+        }
     }
 
     /// Rebuilds the mempool from `first` then the current entries, keeping what is still valid.
@@ -341,7 +429,7 @@ impl Mempool {
         }
         let mut dropped: Vec<Txid> = old_txids
             .into_iter()
-            .filter(|t| !self.entries.contains_key(t))
+            .filter(|t| !self.entries.contains_key(t) && chain.transaction(t).is_none())
             .collect();
         dropped.sort();
         dropped

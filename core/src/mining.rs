@@ -105,7 +105,7 @@ impl NonceSearch {
 
     /// Tries `count` nonces from `start` (wrapping is not done: the range ends at u32::MAX).
     pub fn search(&self, start: u32, count: u64) -> SearchOutcome {
-        let end = (u64::from(start) + count).min(1u64 << 32);
+        let end = u64::from(start).saturating_add(count).min(1u64 << 32);
         let mut tail = self.tail;
         let mut second = Self::second_block_template();
         let mut nonce = u64::from(start);
@@ -167,6 +167,10 @@ mod tests {
         assert_eq!(
             search.search(u32::MAX - 1, 1000),
             SearchOutcome::Exhausted { tried: 2 }
+        );
+        assert_eq!(
+            search.search(u32::MAX, u64::MAX),
+            SearchOutcome::Exhausted { tried: 1 }
         );
     }
 

@@ -72,7 +72,10 @@ impl CompactTarget {
         let value = if size <= 3 {
             U256::from_u64(u64::from(mantissa >> (8 * (3 - size))))
         } else {
-            U256::from_u64(u64::from(mantissa)).shl_vartime(8 * (size - 3))
+            // A zero mantissa skipped the overflow check above, so its size may be anything.
+            U256::from_u64(u64::from(mantissa))
+                .overflowing_shl_vartime(8 * (size - 3))
+                .ok_or(TargetError::Overflow)?
         };
         if value == U256::ZERO {
             return Err(TargetError::Zero);

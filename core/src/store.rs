@@ -198,3 +198,41 @@ impl MemoryStore {
         self.tables.values().all(BTreeMap::is_empty)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::MerkleRoot;
+    use crate::pow::CompactTarget;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn index_record_round_trip(prev in any::<[u8; 32]>(), root in any::<[u8; 32]>(), fields in any::<(u32, u32, u32, u32, u32)>(), has_data in any::<bool>()) {
+            let (version, time, bits, nonce, height) = fields;
+            let header = BlockHeader { version, prev_blockhash: BlockHash(prev), merkle_root: MerkleRoot(root), time, bits: CompactTarget(bits), nonce };
+            let record = IndexRecord { header, height, has_data };
+            prop_assert_eq!(IndexRecord::from_bytes(&record.to_bytes()).unwrap(), record);
+        }
+
+        #[test]
+        fn decoding_random_records_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..120)) {
+            let _ = IndexRecord::from_bytes(&bytes);
+            let _ = block_hash_key(&bytes);
+            let _ = OutPoint::from_bytes(&bytes);
+        }
+    }
+
+    #[test]
+    fn batches_apply_in_order() {
+        let mut batch = WriteBatch::new();
+        batch.put(Table::Utxo, vec![1], vec![10]);
+        batch.delete(Table::Utxo, vec![1]);
+        batch.put(Table::Utxo, vec![2], vec![20]);
+        let mut store = MemoryStore::new();
+        store.apply(&batch);
+        assert_eq!(store.get(Table::Utxo, &[1]), None);
+        assert_eq!(store.get(Table::Utxo, &[2]), Some(&[20u8][..]));
+        assert_eq!(store.table_len(Table::Utxo), 1);
+    }
+}

@@ -12,7 +12,7 @@ use crate::mempool::Mempool;
 use crate::mining::{NonceSearch, SearchOutcome};
 use crate::params::ChainParams;
 use crate::pow::TargetError;
-use crate::tx::{Coinbase, Transaction, TxInputs, TxOut};
+use crate::tx::{Coinbase, MAX_COINBASE_MESSAGE, Transaction, TxInputs, TxOut};
 
 /// Block version this implementation writes.
 pub const BLOCK_VERSION: u32 = 1;
@@ -119,26 +119,44 @@ pub struct TemplateSpec {
     pub message: Vec<u8>,
 }
 
-/// The parent of a template is not a known block.
+/// Why a template could not be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnknownParent(pub BlockHash);
+pub enum TemplateError {
+    /// The parent is not a known block.
+    UnknownParent(BlockHash),
+    /// The coinbase message is longer than a block may carry.
+    MessageTooLong { bytes: usize, max: usize },
+}
 
-impl fmt::Display for UnknownParent {
+impl fmt::Display for TemplateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "can not build on unknown block {}", self.0)
+        match self {
+            TemplateError::UnknownParent(hash) => {
+                write!(f, "can not build on unknown block {hash}")
+            }
+            TemplateError::MessageTooLong { bytes, max } => {
+                write!(f, "the coinbase message is {bytes} bytes, more than {max}")
+            }
+        }
     }
 }
 
-impl std::error::Error for UnknownParent {}
+impl std::error::Error for TemplateError {}
 
 /// A template as `spec` says, with the height, difficulty and time rules of its parent.
 pub fn build_template(
     chain: &ChainState,
     spec: TemplateSpec,
-) -> Result<BlockTemplate, UnknownParent> {
+) -> Result<BlockTemplate, TemplateError> {
+    if spec.message.len() > MAX_COINBASE_MESSAGE {
+        return Err(TemplateError::MessageTooLong {
+            bytes: spec.message.len(),
+            max: MAX_COINBASE_MESSAGE,
+        });
+    }
     let parent = chain
         .block_info(&spec.parent)
-        .ok_or(UnknownParent(spec.parent))?;
+        .ok_or(TemplateError::UnknownParent(spec.parent))?;
     let params = chain.params();
     let height = parent.height.saturating_add(1);
     let min_time = chain.median_time_past(&spec.parent).saturating_add(1);
@@ -168,7 +186,7 @@ pub fn block_template(
     payee: PubKeyHash,
     now: u64,
     message: Vec<u8>,
-) -> Result<BlockTemplate, UnknownParent> {
+) -> Result<BlockTemplate, TemplateError> {
     let params = chain.params();
     let entries = mempool.select_for_block(params.max_block_bytes.saturating_sub(COINBASE_RESERVE));
     let fees = entries

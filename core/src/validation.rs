@@ -9,7 +9,7 @@ use crate::block::Block;
 use crate::hash::{BlockHash, Txid};
 use crate::params::ChainParams;
 use crate::pow::{CompactTarget, TargetError};
-use crate::tx::{InputError, OutPoint, Transaction};
+use crate::tx::{InputError, MAX_COINBASE_MESSAGE, OutPoint, Transaction};
 
 /// Why a transaction is invalid.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +30,11 @@ pub enum TxError {
     },
     /// A coinbase outside a block's first position, or sent on its own.
     UnexpectedCoinbase,
+    /// A coinbase message longer than any peer could decode.
+    CoinbaseMessageTooLong {
+        bytes: usize,
+        max: usize,
+    },
     /// The spent output does not exist or was already spent.
     MissingInput(OutPoint),
     /// A coinbase output spent before `coinbase_maturity` blocks.
@@ -72,6 +77,9 @@ impl fmt::Display for TxError {
             }
             TxError::UnexpectedCoinbase => {
                 f.write_str("a coinbase is only allowed first in a block")
+            }
+            TxError::CoinbaseMessageTooLong { bytes, max } => {
+                write!(f, "the coinbase message is {bytes} bytes, more than {max}")
             }
             TxError::MissingInput(op) => {
                 write!(f, "output {op} does not exist or is already spent")
@@ -270,6 +278,14 @@ pub fn check_transaction(tx: &Transaction, params: &ChainParams) -> Result<(), T
     if !tx.is_coinbase() && tx.spends().is_empty() {
         return Err(TxError::NoInputs);
     }
+    if let Some(coinbase) = tx.coinbase()
+        && coinbase.message.len() > MAX_COINBASE_MESSAGE
+    {
+        return Err(TxError::CoinbaseMessageTooLong {
+            bytes: coinbase.message.len(),
+            max: MAX_COINBASE_MESSAGE,
+        });
+    }
     if tx.outputs.is_empty() {
         return Err(TxError::NoOutputs);
     }
@@ -321,13 +337,8 @@ pub fn check_proof_of_work(
 /// the signature commitment, size, each transaction's shape, and no output spent twice.
 pub fn check_block(block: &Block, params: &ChainParams) -> Result<(), BlockError> {
     check_proof_of_work(&block.block_hash(), block.header.bits, params)?;
-    let first = block.txs.first().ok_or(BlockError::NoTransactions)?;
-    if !first.is_coinbase() {
-        return Err(BlockError::FirstNotCoinbase);
-    }
-    if let Some(index) = block.txs.iter().skip(1).position(Transaction::is_coinbase) {
-        return Err(BlockError::ExtraCoinbase { index: index + 1 });
-    }
+    // First whether these are the transactions the header commits to: every later failure is
+    // then the block's own, and may be remembered against its hash.
     let (root, mutated) = block.compute_merkle_root();
     if root != block.header.merkle_root {
         return Err(BlockError::BadMerkleRoot);
@@ -335,16 +346,23 @@ pub fn check_block(block: &Block, params: &ChainParams) -> Result<(), BlockError
     if mutated {
         return Err(BlockError::MutatedMerkleTree);
     }
+    let first = block.txs.first().ok_or(BlockError::NoTransactions)?;
+    let Some(coinbase) = first.coinbase() else {
+        return Err(BlockError::FirstNotCoinbase);
+    };
+    if let Some(index) = block.txs.iter().skip(1).position(Transaction::is_coinbase) {
+        return Err(BlockError::ExtraCoinbase { index: index + 1 });
+    }
+    // The txids leave the signatures out; the coinbase's witness root covers them.
+    if coinbase.witness_root != block.compute_witness_root() {
+        return Err(BlockError::BadWitnessRoot);
+    }
     let bytes = block.encoded_len();
     if bytes > params.max_block_bytes {
         return Err(BlockError::TooLarge {
             bytes,
             max: params.max_block_bytes,
         });
-    }
-    let commitment = first.coinbase().map(|cb| cb.witness_root);
-    if commitment != Some(block.compute_witness_root()) {
-        return Err(BlockError::BadWitnessRoot);
     }
     let mut txids = HashSet::with_capacity(block.txs.len());
     let mut spent = HashSet::new();

@@ -29,18 +29,25 @@ impl KeySet {
     }
 
     /// Adds a key made from 32 random bytes the shell supplies; returns its address.
-    pub fn generate(&mut self, entropy: [u8; 32], params: &ChainParams) -> Address {
+    pub fn generate(
+        &mut self,
+        entropy: [u8; 32],
+        params: &ChainParams,
+    ) -> Result<Address, KeySetFull> {
         self.insert(SecretKey::from_entropy(entropy), params)
     }
 
     /// Adds an existing key (an import); returns its address. A key already present is not
     /// added twice.
-    pub fn insert(&mut self, key: SecretKey, params: &ChainParams) -> Address {
+    pub fn insert(&mut self, key: SecretKey, params: &ChainParams) -> Result<Address, KeySetFull> {
         let address = Address::new(params.address_version, key.public_key().pubkey_hash());
         if !self.keys.contains(&key) {
+            if self.keys.len() >= MAX_KEYS {
+                return Err(KeySetFull);
+            }
             self.keys.push(key);
         }
-        address
+        Ok(address)
     }
 
     pub fn len(&self) -> usize {
@@ -94,6 +101,21 @@ impl Encoding for KeySet {
         Ok(KeySet { keys })
     }
 }
+
+/// The key set already holds [`MAX_KEYS`] keys (more could not be stored and read back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySetFull;
+
+impl fmt::Display for KeySetFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the wallet already holds the most keys it can store ({MAX_KEYS})"
+        )
+    }
+}
+
+impl std::error::Error for KeySetFull {}
 
 /// Why a payment could not be built.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -226,4 +248,76 @@ pub fn build_payment(
     let amounts: Vec<Amount> = chosen.iter().map(|(_, o)| o.amount).collect();
     tx.sign_all(key, &amounts);
     Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a shell does: 32 bytes from the OS (or the browser's crypto) make a key.
+    #[test]
+    fn keys_from_os_randomness_are_distinct_and_persist() {
+        let params = ChainParams::test();
+        let mut keys = KeySet::new();
+        for _ in 0..4 {
+            let mut entropy = [0u8; 32];
+            getrandom::fill(&mut entropy).unwrap();
+            keys.generate(entropy, &params).unwrap();
+        }
+        let addresses = keys.addresses(&params);
+        assert_eq!(addresses.len(), 4);
+        let mut unique = addresses.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 4);
+        assert!(
+            addresses
+                .iter()
+                .all(|a| a.to_string().starts_with(['m', 'n']))
+        );
+        assert_eq!(KeySet::from_bytes(&keys.to_bytes()).unwrap(), keys);
+    }
+
+    #[test]
+    fn a_key_is_not_added_twice() {
+        let params = ChainParams::main();
+        let mut keys = KeySet::new();
+        let first = keys.generate([5; 32], &params).unwrap();
+        let again = keys.generate([5; 32], &params).unwrap();
+        assert_eq!(first, again);
+        assert_eq!(keys.len(), 1);
+        assert!(first.to_string().starts_with('T'));
+    }
+
+    #[test]
+    fn a_stored_key_set_with_an_invalid_scalar_is_an_error() {
+        let mut bytes = vec![KEYSET_VERSION, 1];
+        bytes.extend_from_slice(&[0xff; 32]);
+        assert!(matches!(
+            KeySet::from_bytes(&bytes),
+            Err(DecodeError::Invalid { .. })
+        ));
+        assert!(matches!(
+            KeySet::from_bytes(&[9, 0]),
+            Err(DecodeError::Invalid { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn key_set_round_trip(seeds in prop::collection::vec(any::<[u8; 32]>(), 0..6)) {
+            let params = ChainParams::test();
+            let mut keys = KeySet::new();
+            for seed in seeds {
+                keys.generate(seed, &params).unwrap();
+            }
+            prop_assert_eq!(KeySet::from_bytes(&keys.to_bytes()).unwrap(), keys);
+        }
+
+        #[test]
+        fn decoding_random_key_sets_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..100)) {
+            let _ = KeySet::from_bytes(&bytes);
+        }
+    }
 }

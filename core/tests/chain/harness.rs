@@ -46,9 +46,9 @@ impl TestChain {
         store.apply(&batch);
         let mut keys = KeySet::new();
         for n in 0..8 {
-            keys.insert(key(n), chain.params());
+            keys.insert(key(n), chain.params()).unwrap();
         }
-        keys.insert(genesis_owner.clone(), chain.params());
+        keys.insert(genesis_owner.clone(), chain.params()).unwrap();
         TestChain {
             chain,
             mempool: Mempool::new(),

@@ -3,6 +3,7 @@
 use tabcoin_core::params::{ChainParams, FeeRate};
 use tabcoin_core::template::block_template;
 use tabcoin_core::validation::TxError;
+use tabcoin_core::wallet::{PaymentRequest, build_payment};
 use tabcoin_core::{Amount, MempoolError};
 
 use crate::harness::*;
@@ -167,4 +168,67 @@ fn a_coinbase_is_refused_by_the_mempool() {
         t.submit(block.txs[0].clone()),
         Err(MempoolError::Invalid(TxError::UnexpectedCoinbase))
     );
+}
+
+#[test]
+fn a_transaction_that_can_not_get_in_evicts_nothing() {
+    // Room for about two payments; the one that does not fit pays less than both.
+    let params = ChainParams {
+        max_mempool_bytes: 500,
+        ..ChainParams::test()
+    };
+    let mut t = TestChain::with_params(params, &key(1));
+    for k in 2..=4 {
+        let tx = t.pay(&key(1), &key(k), coins(3), Amount::ZERO);
+        t.submit(tx).unwrap();
+        t.mine(&key(7));
+    }
+    let a = t.pay(&key(2), &key(5), coins(1), Amount::from_base_units(1_000));
+    let b = t.pay(&key(3), &key(5), coins(1), Amount::from_base_units(2_000));
+    t.submit(a.clone()).unwrap();
+    t.submit(b.clone()).unwrap();
+    let cheap = t.pay(&key(4), &key(5), coins(1), Amount::from_base_units(500));
+    assert!(matches!(t.submit(cheap), Err(MempoolError::Full { .. })));
+    assert!(t.mempool.contains(&a.txid()) && t.mempool.contains(&b.txid()));
+
+    // A child paying well can not push out its own low-fee parent.
+    let from_a: Vec<_> = t
+        .mempool
+        .spendable_coins(&t.chain, &owner(&key(5)))
+        .into_iter()
+        .filter(|(op, _)| op.txid == a.txid())
+        .collect();
+    let request = PaymentRequest {
+        from: t.address(&key(5)),
+        to: t.address(&key(6)),
+        amount: Amount::from_base_units(1_000),
+        fee: Amount::from_base_units(50_000),
+    };
+    let child_of_a = build_payment(&t.keys, t.chain.params(), &from_a, &request).unwrap();
+    assert_eq!(child_of_a.spends()[0].prev_out.txid, a.txid());
+    let result = t.mempool.accept(child_of_a, &t.chain);
+    assert!(
+        matches!(result, Err(MempoolError::Full { .. })),
+        "{result:?}"
+    );
+    assert_eq!(t.mempool.len(), 2);
+}
+
+#[test]
+fn chain_depth_counts_only_unconfirmed_ancestors() {
+    let params = ChainParams {
+        max_mempool_chain_depth: 2,
+        ..ChainParams::test()
+    };
+    let mut t = TestChain::with_params(params, &key(1));
+    let first = t.pay(&key(1), &key(1), coins(1), Amount::ZERO);
+    t.submit(first.clone()).unwrap();
+    let second = t.pay(&key(1), &key(1), coins(1), Amount::ZERO);
+    t.submit(second.clone()).unwrap();
+    // `first` confirms on its own: `second` is now at depth 1, so a child of it fits.
+    let block = t.block_with(&key(3), vec![first]);
+    t.accept(block).unwrap();
+    assert_eq!(t.mempool.get(&second.txid()).unwrap().depth, 1);
+    let third = t.pay(&key(1), &key(1), coins(1), Amount::ZERO);
+    t.submit(third).unwrap();
 }

@@ -163,3 +163,41 @@ proptest! {
         prop_assert!(t.accept(block).is_ok());
     }
 }
+
+/// When a branch fails, the blocks stored above the failing one are condemned with it: a
+/// further child of them is refused at once instead of replaying the failed reorganisation.
+#[test]
+fn descendants_of_a_block_that_failed_are_remembered_as_invalid() {
+    let mut t = TestChain::new(&key(1));
+    let genesis = t.chain.genesis_hash();
+    for _ in 0..3 {
+        t.mine(&key(3));
+    }
+    let b1 = t.block_on(genesis, &key(4), vec![]);
+    t.accept(b1.clone()).unwrap();
+    let mut forged = t.pay(&key(1), &key(6), coins(1), Amount::ZERO);
+    forged.outputs[0].amount = coins(5);
+    let b2 = t.block_on(b1.block_hash(), &key(4), vec![forged]);
+    assert!(
+        !t.accept(b2.clone()).unwrap().tip_changed(),
+        "less work: stored, not connected"
+    );
+    let b3 = t.block_on(b2.block_hash(), &key(4), vec![]);
+    assert!(
+        !t.accept(b3.clone()).unwrap().tip_changed(),
+        "equal work: stored, not connected"
+    );
+    let b4 = t.block_on(b3.block_hash(), &key(4), vec![]);
+    assert!(matches!(t.accept(b4), Err(BlockError::Tx { .. })));
+    assert!(t.chain.is_known_invalid(&b2.block_hash()));
+    assert!(t.chain.is_known_invalid(&b3.block_hash()));
+    assert!(!t.chain.is_known_invalid(&b1.block_hash()));
+
+    let another = t.block_on(b3.block_hash(), &key(5), vec![]);
+    assert_eq!(
+        t.accept(another),
+        Err(BlockError::InvalidAncestor(b3.block_hash()))
+    );
+    assert_eq!(t.chain.height(), 3);
+    t.assert_consistent();
+}

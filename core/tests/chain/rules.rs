@@ -677,3 +677,74 @@ fn genesis_blocks_must_fit_the_network() {
     let other_network = Address::new(ChainParams::main().address_version, owner(&key(1)));
     assert!(create_genesis(&params, &other_network, T0 as u32).is_err());
 }
+
+/// A block that creates an output, spends it, then fails: the rollback must not bring the
+/// spent-in-block output back as a coin.
+#[test]
+fn a_failed_block_leaves_the_utxo_set_exactly_as_it_was() {
+    let mut t = chain();
+    let before = t.chain.utxos().clone();
+    let create = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
+    t.submit(create.clone()).unwrap();
+    let spend_created = t.pay(&key(2), &key(3), coins(1), Amount::ZERO);
+    t.submit(spend_created.clone()).unwrap();
+    let mut forged = t.pay(&key(1), &key(4), coins(1), Amount::ZERO);
+    forged.outputs[0].amount = coins(2);
+    let block = t.block_with(&key(5), vec![create, spend_created, forged]);
+    assert!(matches!(
+        t.accept(block),
+        Err(BlockError::Tx { index: 3, .. })
+    ));
+    assert_eq!(t.chain.utxos(), &before);
+    t.assert_consistent();
+}
+
+#[test]
+fn an_overlong_coinbase_message_is_rejected() {
+    let mut t = chain();
+    let mut block = t.block_with(&key(2), vec![]);
+    if let TxInputs::Coinbase(cb) = &mut block.txs[0].inputs {
+        cb.message = vec![7; 101];
+    }
+    let block = recommit_and_mine(block);
+    assert_eq!(
+        tx_error(t.accept(block)),
+        TxError::CoinbaseMessageTooLong {
+            bytes: 101,
+            max: 100
+        }
+    );
+    // Nor will a template carry one.
+    let spec = tabcoin_core::template::TemplateSpec {
+        parent: t.chain.tip(),
+        payee: owner(&key(2)),
+        now: t.now,
+        txs: vec![],
+        fees: Amount::ZERO,
+        message: vec![7; 101],
+    };
+    assert!(tabcoin_core::template::build_template(&t.chain, spec).is_err());
+}
+
+/// Rules 2 and later are checked only once the transactions are known to be the ones the
+/// header commits to: otherwise anyone could relay a real header with a reordered or empty
+/// list and get the real block remembered as invalid.
+#[test]
+fn a_real_header_with_tampered_transactions_does_not_condemn_the_block() {
+    let mut t = chain();
+    let tx = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
+    let real = t.block_with(&key(3), vec![tx]);
+    let mut reordered = real.clone();
+    reordered.txs.swap(0, 1);
+    let mut emptied = real.clone();
+    emptied.txs.clear();
+    let mut extra = real.clone();
+    extra.txs.push(real.txs[0].clone());
+    for tampered in [reordered, emptied, extra] {
+        assert_eq!(tampered.block_hash(), real.block_hash());
+        let err = t.accept(tampered).unwrap_err();
+        assert!(!err.proves_hash_invalid(), "{err:?}");
+        assert!(!t.chain.is_known_invalid(&real.block_hash()));
+    }
+    t.accept(real).unwrap();
+}

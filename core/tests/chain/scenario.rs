@@ -16,7 +16,7 @@ fn the_seeds_scenario_ends_with_the_seeds_balances() {
     // The wallet node creates four addresses from entropy the shell supplies.
     let mut wallet = KeySet::new();
     let w: Vec<_> = (1..=4u8)
-        .map(|i| wallet.generate([100 + i; 32], &params))
+        .map(|i| wallet.generate([100 + i; 32], &params).unwrap())
         .collect();
     let restored = KeySet::from_bytes(&wallet.to_bytes()).unwrap();
     assert_eq!(restored.addresses(&params), w);
@@ -24,7 +24,7 @@ fn the_seeds_scenario_ends_with_the_seeds_balances() {
     // CENTRAL sends 10 to WALLET_1 and to WALLET_2, each mined at once with the coinbase paying
     // the sender (the seed's `send -mine`).
     let mut central_keys = KeySet::new();
-    let central_address = central_keys.insert(central.clone(), &params);
+    let central_address = central_keys.insert(central.clone(), &params).unwrap();
     for to in [w[0], w[1]] {
         let coins_now = t
             .mempool
