@@ -216,6 +216,9 @@ mod tests {
 
     #[test]
     fn bad_compact_targets_are_rejected() {
+        // A zero mantissa with a size too large to shift by: an error, not a panic.
+        assert!(CompactTarget(0x23000000).to_target().is_err());
+        assert!(CompactTarget(0xff000000).to_target().is_err());
         assert_eq!(
             CompactTarget(0x04923456).to_target(),
             Err(TargetError::Negative)
@@ -237,6 +240,15 @@ mod tests {
             CompactTarget(0x01003456).to_target(),
             Err(TargetError::Zero)
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bits_expand_without_panicking(bits in proptest::prelude::any::<u32>()) {
+            if let Ok(target) = CompactTarget(bits).to_target() {
+                let _ = (target.to_compact(), target.work());
+            }
+        }
     }
 
     #[test]
