@@ -4,11 +4,15 @@
 use std::fs;
 use std::path::Path;
 
+use tabcoin_core::protocol::{
+    GetHeaders, Inventory, Message, PROTOCOL_VERSION, PeerAddress, Reject, RejectCode, Role,
+    Version,
+};
 use tabcoin_core::store::IndexRecord;
 use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
 use tabcoin_core::utxo::{BlockUndo, Coin};
 use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
-use tabcoin_core::{Address, Amount, ChainParams, ChainState, Encoding, SecretKey};
+use tabcoin_core::{Address, Amount, BlockHash, ChainParams, ChainState, Encoding, SecretKey};
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -85,6 +89,68 @@ fn main() {
         let mut data = vec![tag];
         data.extend(bytes);
         write("store_record", name, &data);
+    }
+
+    let magic = params.magic;
+    let messages = [
+        (
+            "version",
+            Message::Version(Version {
+                protocol_version: PROTOCOL_VERSION,
+                role: Role::Wallet,
+                genesis: genesis.block_hash(),
+                best_height: 1,
+                best_work: chain.tip_work(),
+                time: 1_700_000_000,
+                nonce: 42,
+                user_agent: "tabcoin/0.1".into(),
+            }),
+        ),
+        ("verack", Message::Verack),
+        ("ping", Message::Ping(7)),
+        (
+            "addr",
+            Message::Addr(vec![PeerAddress {
+                url: "ws://127.0.0.1:3000/ws".into(),
+                last_seen: 1_700_000_000,
+            }]),
+        ),
+        (
+            "inv",
+            Message::Inv(vec![
+                Inventory::Block(block.block_hash()),
+                Inventory::Tx(payment.txid()),
+            ]),
+        ),
+        (
+            "getdata",
+            Message::GetData(vec![Inventory::Tx(payment.txid())]),
+        ),
+        (
+            "getheaders",
+            Message::GetHeaders(GetHeaders {
+                locator: vec![genesis.block_hash()],
+                stop: BlockHash::ZERO,
+            }),
+        ),
+        (
+            "headers",
+            Message::Headers(vec![genesis.header, block.header]),
+        ),
+        ("block", Message::Block(block.clone())),
+        ("tx", Message::Tx(payment.clone())),
+        ("mempool", Message::Mempool),
+        (
+            "reject",
+            Message::Reject(Reject {
+                item: Inventory::Tx(payment.txid()),
+                code: RejectCode::Invalid,
+                reason: "bad signature".into(),
+            }),
+        ),
+    ];
+    for (name, message) in messages {
+        write("message", name, &message.to_frame(magic));
     }
 
     write("user_text", "address", from.to_string().as_bytes());

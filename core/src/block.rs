@@ -69,14 +69,14 @@ impl Encoding for Block {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::hash::MerkleRoot;
     use crate::pow::CompactTarget;
     use crate::tx::tests::arb_tx;
     use proptest::prelude::*;
 
-    fn arb_block() -> impl Strategy<Value = Block> {
+    pub(crate) fn arb_block() -> impl Strategy<Value = Block> {
         (
             any::<u32>(),
             any::<[u8; 32]>(),

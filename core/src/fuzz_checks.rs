@@ -37,6 +37,18 @@ pub fn block(data: &[u8]) {
     }
 }
 
+/// A protocol frame of the test network. Anything that decodes re-encodes to the same frame.
+pub fn message(data: &[u8]) {
+    let magic = crate::params::ChainParams::test().magic;
+    if let Ok(message) = crate::protocol::Message::from_frame(data, magic) {
+        assert_eq!(
+            message.to_frame(magic),
+            data,
+            "the encoding is not canonical"
+        );
+    }
+}
+
 pub fn header(data: &[u8]) {
     round_trip::<BlockHeader>(data);
     if let Ok(header) = BlockHeader::from_bytes(data) {

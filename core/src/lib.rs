@@ -20,6 +20,7 @@ pub mod merkle;
 pub mod mining;
 pub mod params;
 pub mod pow;
+pub mod protocol;
 pub mod query;
 pub mod store;
 pub mod template;

@@ -54,3 +54,8 @@ fn store_record_corpus() {
 fn user_text_corpus() {
     replay("user_text", fuzz_checks::user_text);
 }
+
+#[test]
+fn message_corpus() {
+    replay("message", fuzz_checks::message);
+}
