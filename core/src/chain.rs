@@ -272,6 +272,60 @@ impl ChainState {
             .collect()
     }
 
+    /// A block locator for the best chain: the ten newest hashes, then ever wider steps back,
+    /// ending with genesis. A peer finds the newest one it knows: the fork point.
+    pub fn locator(&self) -> Vec<BlockHash> {
+        let mut hashes = Vec::new();
+        let mut height = self.height() as usize;
+        let mut step = 1usize;
+        loop {
+            if let Some(hash) = self.active.get(height) {
+                hashes.push(*hash);
+            }
+            if height == 0 {
+                break;
+            }
+            if hashes.len() >= 10 {
+                step = step.saturating_mul(2);
+            }
+            height = height.saturating_sub(step);
+        }
+        hashes
+    }
+
+    /// Height of the newest locator hash on the best chain (0, genesis, if none is).
+    pub fn fork_height(&self, locator: &[BlockHash]) -> u32 {
+        locator
+            .iter()
+            .find_map(|hash| {
+                self.index
+                    .get(hash)
+                    .filter(|i| self.hash_at(i.height) == Some(*hash))
+            })
+            .map_or(0, |info| info.height)
+    }
+
+    /// What answers `getheaders`: the best chain's headers after the fork with `locator`, up to
+    /// and including `stop` (zero: no stop), at most `max`.
+    pub fn headers_after(
+        &self,
+        locator: &[BlockHash],
+        stop: &BlockHash,
+        max: usize,
+    ) -> Vec<BlockHeader> {
+        let start = self.fork_height(locator) as usize + 1;
+        let mut headers = Vec::new();
+        for hash in self.active.iter().skip(start).take(max) {
+            if let Some(info) = self.index.get(hash) {
+                headers.push(info.header);
+            }
+            if hash == stop {
+                break;
+            }
+        }
+        headers
+    }
+
     /// The ancestor of `hash` at `height`: a jump once the walk reaches the best chain.
     pub fn ancestor(&self, hash: &BlockHash, height: u32) -> Option<&BlockInfo> {
         let mut info = self.index.get(hash)?;

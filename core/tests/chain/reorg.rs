@@ -201,3 +201,55 @@ fn descendants_of_a_block_that_failed_are_remembered_as_invalid() {
     assert_eq!(t.chain.height(), 3);
     t.assert_consistent();
 }
+
+#[test]
+fn locators_and_headers_find_the_fork() {
+    let mut t = TestChain::new(&key(1));
+    for _ in 0..300 {
+        t.mine(&key(2));
+    }
+    let locator = t.chain.locator();
+    // Ten newest, then doubling steps, genesis last: short even for long chains.
+    assert_eq!(locator[0], t.chain.tip());
+    assert_eq!(locator[9], t.chain.hash_at(291).unwrap());
+    assert_eq!(locator[10], t.chain.hash_at(289).unwrap());
+    assert_eq!(*locator.last().unwrap(), t.chain.genesis_hash());
+    assert!(locator.len() < 30, "{}", locator.len());
+
+    // A peer that has the chain up to 120 (and a side block of its own) gets 121 onwards.
+    let peer_locator = vec![
+        BlockHash([0xaa; 32]),
+        t.chain.hash_at(120).unwrap(),
+        t.chain.genesis_hash(),
+    ];
+    assert_eq!(t.chain.fork_height(&peer_locator), 120);
+    let headers = t.chain.headers_after(&peer_locator, &BlockHash::ZERO, 2000);
+    assert_eq!(headers.len(), 180);
+    assert_eq!(headers[0].block_hash(), t.chain.hash_at(121).unwrap());
+    assert_eq!(headers[179].block_hash(), t.chain.tip());
+
+    // At most `max`, and no further than `stop`.
+    assert_eq!(
+        t.chain
+            .headers_after(&peer_locator, &BlockHash::ZERO, 50)
+            .len(),
+        50
+    );
+    let stop = t.chain.hash_at(130).unwrap();
+    let to_stop = t.chain.headers_after(&peer_locator, &stop, 2000);
+    assert_eq!(to_stop.len(), 10);
+    assert_eq!(to_stop.last().unwrap().block_hash(), stop);
+
+    // A locator of unknown hashes starts after genesis; a peer at the tip gets nothing.
+    assert_eq!(
+        t.chain
+            .headers_after(&[BlockHash([1; 32])], &BlockHash::ZERO, 2000)
+            .len(),
+        300
+    );
+    assert!(
+        t.chain
+            .headers_after(&locator, &BlockHash::ZERO, 2000)
+            .is_empty()
+    );
+}
