@@ -12,8 +12,8 @@ use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
 use tabcoin_core::tx::TxInputs;
 use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
 use tabcoin_core::{
-    Address, Amount, Block, BlockHeader, ChainParams, ChainState, Encoding, MerkleRoot, OutPoint,
-    SecretKey, Transaction, TxOut,
+    Address, Amount, Block, BlockHeader, ChainParams, ChainState, Encoding, MerkleRoot, OutPoint, SecretKey,
+    Transaction, TxOut,
 };
 
 /// Nonces per measured batch.
@@ -73,17 +73,11 @@ fn key(n: u8) -> SecretKey {
 
 fn signature_verification(c: &mut Criterion) {
     let alice = key(1);
-    let spent = [TxOut {
-        amount: Amount::from_coins(10).unwrap(),
-        pubkey_hash: alice.public_key().pubkey_hash(),
-    }];
+    let spent = [TxOut { amount: Amount::from_coins(10).unwrap(), pubkey_hash: alice.public_key().pubkey_hash() }];
     let mut tx = Transaction {
         version: 1,
         inputs: TxInputs::Spend(vec![tabcoin_core::TxIn {
-            prev_out: OutPoint {
-                txid: tabcoin_core::Txid([3; 32]),
-                vout: 0,
-            },
+            prev_out: OutPoint { txid: tabcoin_core::Txid([3; 32]), vout: 0 },
             pubkey: alice.public_key(),
             signature: tabcoin_core::Signature([0; 64]),
         }]),
@@ -92,15 +86,9 @@ fn signature_verification(c: &mut Criterion) {
     tx.sign_all(&alice, &[spent[0].amount]);
     let mut group = c.benchmark_group("transactions");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("verify_one_input", |b| {
-        b.iter(|| black_box(&tx).verify_inputs(black_box(&spent)).unwrap())
-    });
+    group.bench_function("verify_one_input", |b| b.iter(|| black_box(&tx).verify_inputs(black_box(&spent)).unwrap()));
     group.bench_function("sign_one_input", |b| {
-        b.iter_batched(
-            || tx.clone(),
-            |mut t| t.sign_all(black_box(&alice), &[spent[0].amount]),
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(|| tx.clone(), |mut t| t.sign_all(black_box(&alice), &[spent[0].amount]), BatchSize::SmallInput)
     });
     group.finish();
 }
@@ -108,10 +96,7 @@ fn signature_verification(c: &mut Criterion) {
 /// A chain of `height` coinbase-only blocks on the test network (with halvings too rare to
 /// matter), each paying `miner`.
 fn chain_of(height: u32, miner: &SecretKey) -> (ChainState, u64) {
-    let params = ChainParams {
-        halving_interval: 1_000_000,
-        ..ChainParams::test()
-    };
+    let params = ChainParams { halving_interval: 1_000_000, ..ChainParams::test() };
     let address = Address::new(params.address_version, miner.public_key().pubkey_hash());
     let mut now = 1_600_000_000u64;
     let genesis = create_genesis(&params, &address, now as u32).unwrap();
@@ -138,13 +123,7 @@ fn next_block(chain: &ChainState, payee: &SecretKey, now: u64, txs: Vec<Transact
 
 /// Blocks that extend `chain`, each with `payments` signed payments spending the miner's
 /// coinbase outputs, their coinbases paying a few other keys.
-fn blocks_ahead(
-    chain: &ChainState,
-    miner: &SecretKey,
-    mut now: u64,
-    count: usize,
-    payments: usize,
-) -> Vec<Block> {
+fn blocks_ahead(chain: &ChainState, miner: &SecretKey, mut now: u64, count: usize, payments: usize) -> Vec<Block> {
     let params = chain.params().clone();
     let mut keys = KeySet::new();
     let from = keys.insert(miner.clone(), &params).unwrap();
@@ -156,12 +135,7 @@ fn blocks_ahead(
         let txs = (0..payments)
             .map(|_| {
                 let (outpoint, coin) = coins.next().expect("the miner has enough coins");
-                let request = PaymentRequest {
-                    from,
-                    to,
-                    amount: Amount::from_coins(1).unwrap(),
-                    fee: Amount::ZERO,
-                };
+                let request = PaymentRequest { from, to, amount: Amount::from_coins(1).unwrap(), fee: Amount::ZERO };
                 build_payment(&keys, &params, &[(outpoint, coin.output)], &request).unwrap()
             })
             .collect();
@@ -229,10 +203,7 @@ fn megabyte_block() -> Block {
         let mut tx = Transaction {
             version: 1,
             inputs: TxInputs::Spend(vec![tabcoin_core::TxIn {
-                prev_out: OutPoint {
-                    txid: tabcoin_core::Txid(sha256d(&i.to_le_bytes())),
-                    vout: i % 3,
-                },
+                prev_out: OutPoint { txid: tabcoin_core::Txid(sha256d(&i.to_le_bytes())), vout: i % 3 },
                 pubkey: alice.public_key(),
                 signature: tabcoin_core::Signature([0; 64]),
             }]),
@@ -241,10 +212,7 @@ fn megabyte_block() -> Block {
                     amount: Amount::from_base_units(u64::from(i) * 1000),
                     pubkey_hash: key(2).public_key().pubkey_hash(),
                 },
-                TxOut {
-                    amount: Amount::from_base_units(5),
-                    pubkey_hash: alice.public_key().pubkey_hash(),
-                },
+                TxOut { amount: Amount::from_base_units(5), pubkey_hash: alice.public_key().pubkey_hash() },
             ],
         };
         if let TxInputs::Spend(inputs) = &mut tx.inputs {
@@ -253,12 +221,8 @@ fn megabyte_block() -> Block {
         txs.push(tx);
     }
     let params = ChainParams::test();
-    let genesis = create_genesis(
-        &params,
-        &Address::new(params.address_version, alice.public_key().pubkey_hash()),
-        0,
-    )
-    .unwrap();
+    let genesis =
+        create_genesis(&params, &Address::new(params.address_version, alice.public_key().pubkey_hash()), 0).unwrap();
     let mut block = genesis;
     block.txs.extend(txs);
     block
@@ -269,23 +233,11 @@ fn block_codec(c: &mut Criterion) {
     let bytes = block.to_bytes();
     let mut group = c.benchmark_group("block_1mb");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
-    group.bench_function("encode", |b| {
-        b.iter(|| black_box(black_box(&block).to_bytes()))
-    });
-    group.bench_function("decode", |b| {
-        b.iter(|| black_box(Block::from_bytes(black_box(&bytes)).unwrap()))
-    });
-    group.bench_function("merkle_root", |b| {
-        b.iter(|| black_box(black_box(&block).compute_merkle_root()))
-    });
+    group.bench_function("encode", |b| b.iter(|| black_box(black_box(&block).to_bytes())));
+    group.bench_function("decode", |b| b.iter(|| black_box(Block::from_bytes(black_box(&bytes)).unwrap())));
+    group.bench_function("merkle_root", |b| b.iter(|| black_box(black_box(&block).compute_merkle_root())));
     group.finish();
 }
 
-criterion_group!(
-    benches,
-    nonce_search,
-    signature_verification,
-    connect_at_height,
-    block_codec
-);
+criterion_group!(benches, nonce_search, signature_verification, connect_at_height, block_codec);
 criterion_main!(benches);

@@ -5,8 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use tabcoin_core::protocol::{
-    GetHeaders, Inventory, Message, PROTOCOL_VERSION, PeerAddress, Reject, RejectCode, Role,
-    Version,
+    GetHeaders, Inventory, Message, PROTOCOL_VERSION, PeerAddress, Reject, RejectCode, Role, Version,
 };
 use tabcoin_core::store::IndexRecord;
 use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
@@ -15,9 +14,7 @@ use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
 use tabcoin_core::{Address, Amount, BlockHash, ChainParams, ChainState, Encoding, SecretKey};
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
     fs::create_dir_all(&dir).expect("create the corpus folder");
     fs::write(dir.join(name), bytes).expect("write a corpus file");
 }
@@ -34,12 +31,7 @@ fn main() {
     let (chain, _) = ChainState::new(params.clone(), genesis.clone()).expect("chain");
     let coins = chain.utxos().coins_of(&from.pubkey_hash);
     let spendable: Vec<_> = coins.iter().map(|(op, c)| (*op, c.output)).collect();
-    let request = PaymentRequest {
-        from,
-        to,
-        amount: Amount::from_coins(3).expect("amount"),
-        fee: Amount::ZERO,
-    };
+    let request = PaymentRequest { from, to, amount: Amount::from_coins(3).expect("amount"), fee: Amount::ZERO };
     let payment = build_payment(&keys, &params, &spendable, &request).expect("payment");
     let spec = TemplateSpec {
         parent: chain.tip(),
@@ -49,10 +41,7 @@ fn main() {
         fees: Amount::ZERO,
         message: b"seed".to_vec(),
     };
-    let block = build_template(&chain, spec)
-        .expect("template")
-        .mine()
-        .expect("mined");
+    let block = build_template(&chain, spec).expect("template").mine().expect("mined");
 
     write("transaction", "payment", &payment.to_bytes());
     write("transaction", "coinbase", &genesis.txs[0].to_bytes());
@@ -61,25 +50,9 @@ fn main() {
     write("header", "genesis", &genesis.header.to_bytes());
     write("header", "block1", &block.header.to_bytes());
 
-    let coin = Coin {
-        output: payment.outputs[0],
-        height: 1,
-        is_coinbase: false,
-    };
-    let undo = BlockUndo {
-        spent: vec![
-            coin,
-            Coin {
-                is_coinbase: true,
-                ..coin
-            },
-        ],
-    };
-    let record = IndexRecord {
-        header: block.header,
-        height: 1,
-        has_data: true,
-    };
+    let coin = Coin { output: payment.outputs[0], height: 1, is_coinbase: false };
+    let undo = BlockUndo { spent: vec![coin, Coin { is_coinbase: true, ..coin }] };
+    let record = IndexRecord { header: block.header, height: 1, has_data: true };
     for (tag, name, bytes) in [
         (0u8, "coin", coin.to_bytes()),
         (1, "undo", undo.to_bytes()),
@@ -108,35 +81,11 @@ fn main() {
         ),
         ("verack", Message::Verack),
         ("ping", Message::Ping(7)),
-        (
-            "addr",
-            Message::Addr(vec![PeerAddress {
-                url: "ws://127.0.0.1:3000/ws".into(),
-                last_seen: 1_700_000_000,
-            }]),
-        ),
-        (
-            "inv",
-            Message::Inv(vec![
-                Inventory::Block(block.block_hash()),
-                Inventory::Tx(payment.txid()),
-            ]),
-        ),
-        (
-            "getdata",
-            Message::GetData(vec![Inventory::Tx(payment.txid())]),
-        ),
-        (
-            "getheaders",
-            Message::GetHeaders(GetHeaders {
-                locator: vec![genesis.block_hash()],
-                stop: BlockHash::ZERO,
-            }),
-        ),
-        (
-            "headers",
-            Message::Headers(vec![genesis.header, block.header]),
-        ),
+        ("addr", Message::Addr(vec![PeerAddress { url: "ws://127.0.0.1:3000/ws".into(), last_seen: 1_700_000_000 }])),
+        ("inv", Message::Inv(vec![Inventory::Block(block.block_hash()), Inventory::Tx(payment.txid())])),
+        ("getdata", Message::GetData(vec![Inventory::Tx(payment.txid())])),
+        ("getheaders", Message::GetHeaders(GetHeaders { locator: vec![genesis.block_hash()], stop: BlockHash::ZERO })),
+        ("headers", Message::Headers(vec![genesis.header, block.header])),
         ("block", Message::Block(block.clone())),
         ("tx", Message::Tx(payment.clone())),
         ("mempool", Message::Mempool),
@@ -154,11 +103,7 @@ fn main() {
     }
 
     write("user_text", "address", from.to_string().as_bytes());
-    write(
-        "user_text",
-        "main_address",
-        Address::new(0x41, to.pubkey_hash).to_string().as_bytes(),
-    );
+    write("user_text", "main_address", Address::new(0x41, to.pubkey_hash).to_string().as_bytes());
     write("user_text", "amount", b"9.5");
     write("user_text", "tiny_amount", b"0.00000001");
 }

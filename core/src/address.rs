@@ -37,21 +37,16 @@ impl fmt::Display for AddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AddressError::Empty => f.write_str("the address is empty"),
-            AddressError::InvalidCharacter { character, index } => write!(
-                f,
-                "{character:?} at position {} can not appear in an address",
-                index + 1
-            ),
+            AddressError::InvalidCharacter { character, index } => {
+                write!(f, "{character:?} at position {} can not appear in an address", index + 1)
+            }
             AddressError::WrongLength { found } => {
                 write!(f, "the address decodes to {found} bytes, not 25")
             }
-            AddressError::BadChecksum => {
-                f.write_str("the address checksum does not match (is there a typo?)")
+            AddressError::BadChecksum => f.write_str("the address checksum does not match (is there a typo?)"),
+            AddressError::WrongNetwork { expected, found } => {
+                write!(f, "the address is for another network (version {found}, this network uses {expected})")
             }
-            AddressError::WrongNetwork { expected, found } => write!(
-                f,
-                "the address is for another network (version {found}, this network uses {expected})"
-            ),
         }
     }
 }
@@ -63,10 +58,7 @@ const ENCODED_BYTES: usize = PAYLOAD_BYTES + 4;
 
 impl Address {
     pub fn new(version: u8, pubkey_hash: PubKeyHash) -> Self {
-        Address {
-            version,
-            pubkey_hash,
-        }
+        Address { version, pubkey_hash }
     }
 
     /// Reads any well-formed address, of whatever network.
@@ -91,20 +83,14 @@ impl Address {
         }
         let mut hash = [0u8; 20];
         hash.copy_from_slice(&payload[1..]);
-        Ok(Address {
-            version: payload[0],
-            pubkey_hash: PubKeyHash(hash),
-        })
+        Ok(Address { version: payload[0], pubkey_hash: PubKeyHash(hash) })
     }
 
     /// Reads an address of the network whose version byte is `version`.
     pub fn parse(s: &str, version: u8) -> Result<Address, AddressError> {
         let address = Address::parse_any(s)?;
         if address.version != version {
-            return Err(AddressError::WrongNetwork {
-                expected: version,
-                found: address.version,
-            });
+            return Err(AddressError::WrongNetwork { expected: version, found: address.version });
         }
         Ok(address)
     }
@@ -129,18 +115,9 @@ mod tests {
 
     /// Known answers from Bitcoin (version 0 is its mainnet P2PKH).
     const VECTORS: [(&str, &str); 3] = [
-        (
-            "f54a5851e9372b87810a8e60cdd2e7cfd80b6e31",
-            "1PMycacnJaSqwwJqjawXBErnLsZ7RkXUAs",
-        ),
-        (
-            "62e907b15cbf27d5425399ebf6f0fb50ebb88f18",
-            "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
-        ),
-        (
-            "0000000000000000000000000000000000000000",
-            "1111111111111111111114oLvT2",
-        ),
+        ("f54a5851e9372b87810a8e60cdd2e7cfd80b6e31", "1PMycacnJaSqwwJqjawXBErnLsZ7RkXUAs"),
+        ("62e907b15cbf27d5425399ebf6f0fb50ebb88f18", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
+        ("0000000000000000000000000000000000000000", "1111111111111111111114oLvT2"),
     ];
 
     #[test]
@@ -157,25 +134,13 @@ mod tests {
         assert_eq!(Address::parse_any(""), Err(AddressError::Empty));
         assert_eq!(
             Address::parse_any("1PMycacnJaSqwwJqjawXBErnLsZ7RkXUA0"),
-            Err(AddressError::InvalidCharacter {
-                character: '0',
-                index: 33
-            })
+            Err(AddressError::InvalidCharacter { character: '0', index: 33 })
         );
-        assert_eq!(
-            Address::parse_any("1PMycacnJaSqwwJqjawXBErnLsZ7RkXUAt"),
-            Err(AddressError::BadChecksum)
-        );
-        assert_eq!(
-            Address::parse_any("1PMycacn"),
-            Err(AddressError::WrongLength { found: 6 })
-        );
+        assert_eq!(Address::parse_any("1PMycacnJaSqwwJqjawXBErnLsZ7RkXUAt"), Err(AddressError::BadChecksum));
+        assert_eq!(Address::parse_any("1PMycacn"), Err(AddressError::WrongLength { found: 6 }));
         assert_eq!(
             Address::parse("1PMycacnJaSqwwJqjawXBErnLsZ7RkXUAs", 0x41),
-            Err(AddressError::WrongNetwork {
-                expected: 0x41,
-                found: 0
-            })
+            Err(AddressError::WrongNetwork { expected: 0x41, found: 0 })
         );
     }
 

@@ -46,9 +46,7 @@ impl Amount {
 
     /// Sum of amounts, `None` if it overflows u64.
     pub fn checked_sum<I: IntoIterator<Item = Amount>>(amounts: I) -> Option<Amount> {
-        amounts
-            .into_iter()
-            .try_fold(Amount::ZERO, Amount::checked_add)
+        amounts.into_iter().try_fold(Amount::ZERO, Amount::checked_add)
     }
 
     /// Whether the amount is within [`Amount::MAX_MONEY`].
@@ -88,10 +86,7 @@ impl fmt::Display for ParseAmountError {
         match self {
             ParseAmountError::Empty => f.write_str("the amount is empty"),
             ParseAmountError::InvalidCharacter(c) => {
-                write!(
-                    f,
-                    "{c:?} is not allowed in an amount (use digits and one '.')"
-                )
+                write!(f, "{c:?} is not allowed in an amount (use digits and one '.')")
             }
             ParseAmountError::TooPrecise => {
                 f.write_str("an amount has at most 8 decimals (1 coin = 100000000 base units)")
@@ -129,22 +124,16 @@ impl FromStr for Amount {
             0
         } else {
             // Longer than 20 digits can not fit in u64; the MAX_MONEY check catches the rest.
-            whole
-                .parse::<u64>()
-                .map_err(|_| ParseAmountError::TooLarge)?
+            whole.parse::<u64>().map_err(|_| ParseAmountError::TooLarge)?
         };
         let frac_units = if frac.is_empty() {
             0
         } else {
             let padded = format!("{frac:0<8}");
-            padded
-                .parse::<u64>()
-                .map_err(|_| ParseAmountError::InvalidCharacter('.'))?
+            padded.parse::<u64>().map_err(|_| ParseAmountError::InvalidCharacter('.'))?
         };
-        let units = whole_units
-            .checked_mul(COIN)
-            .and_then(|u| u.checked_add(frac_units))
-            .ok_or(ParseAmountError::TooLarge)?;
+        let units =
+            whole_units.checked_mul(COIN).and_then(|u| u.checked_add(frac_units)).ok_or(ParseAmountError::TooLarge)?;
         let amount = Amount(units);
         if !amount.is_valid_money() {
             return Err(ParseAmountError::TooLarge);
@@ -161,10 +150,7 @@ mod tests {
     #[test]
     fn parses_coin_strings() {
         assert_eq!("9.5".parse::<Amount>().unwrap().base_units(), 950_000_000);
-        assert_eq!(
-            "10".parse::<Amount>().unwrap(),
-            Amount::from_coins(10).unwrap()
-        );
+        assert_eq!("10".parse::<Amount>().unwrap(), Amount::from_coins(10).unwrap());
         assert_eq!("0.00000001".parse::<Amount>().unwrap().base_units(), 1);
         assert_eq!(".5".parse::<Amount>().unwrap().base_units(), 50_000_000);
         assert_eq!("1.".parse::<Amount>().unwrap().base_units(), COIN);
@@ -173,30 +159,12 @@ mod tests {
     #[test]
     fn rejects_bad_coin_strings() {
         assert_eq!("".parse::<Amount>(), Err(ParseAmountError::Empty));
-        assert_eq!(
-            "-1".parse::<Amount>(),
-            Err(ParseAmountError::InvalidCharacter('-'))
-        );
-        assert_eq!(
-            "1e5".parse::<Amount>(),
-            Err(ParseAmountError::InvalidCharacter('e'))
-        );
-        assert_eq!(
-            "1.2.3".parse::<Amount>(),
-            Err(ParseAmountError::InvalidCharacter('.'))
-        );
-        assert_eq!(
-            "0.000000001".parse::<Amount>(),
-            Err(ParseAmountError::TooPrecise)
-        );
-        assert_eq!(
-            "21000001".parse::<Amount>(),
-            Err(ParseAmountError::TooLarge)
-        );
-        assert_eq!(
-            "99999999999999999999999".parse::<Amount>(),
-            Err(ParseAmountError::TooLarge)
-        );
+        assert_eq!("-1".parse::<Amount>(), Err(ParseAmountError::InvalidCharacter('-')));
+        assert_eq!("1e5".parse::<Amount>(), Err(ParseAmountError::InvalidCharacter('e')));
+        assert_eq!("1.2.3".parse::<Amount>(), Err(ParseAmountError::InvalidCharacter('.')));
+        assert_eq!("0.000000001".parse::<Amount>(), Err(ParseAmountError::TooPrecise));
+        assert_eq!("21000001".parse::<Amount>(), Err(ParseAmountError::TooLarge));
+        assert_eq!("99999999999999999999999".parse::<Amount>(), Err(ParseAmountError::TooLarge));
     }
 
     #[test]

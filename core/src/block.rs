@@ -47,10 +47,7 @@ impl Block {
 
     /// The height the coinbase claims, if there is a coinbase first.
     pub fn coinbase_height(&self) -> Option<u32> {
-        self.txs
-            .first()
-            .and_then(|tx| tx.coinbase())
-            .map(|cb| cb.height)
+        self.txs.first().and_then(|tx| tx.coinbase()).map(|cb| cb.height)
     }
 }
 
@@ -61,10 +58,7 @@ impl Encoding for Block {
     }
 
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Block {
-            header: BlockHeader::decode_from(r)?,
-            txs: r.list("transactions", MAX_BLOCK_TXS, MIN_TX_BYTES)?,
-        })
+        Ok(Block { header: BlockHeader::decode_from(r)?, txs: r.list("transactions", MAX_BLOCK_TXS, MIN_TX_BYTES)? })
     }
 }
 

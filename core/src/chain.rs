@@ -106,11 +106,7 @@ impl fmt::Display for LoadError {
                 write!(f, "the store's {} table is damaged: {error}", table.name())
             }
             LoadError::KeyMismatch { table } => {
-                write!(
-                    f,
-                    "the store's {} table has a record under the wrong key",
-                    table.name()
-                )
+                write!(f, "the store's {} table has a record under the wrong key", table.name())
             }
             LoadError::MissingIndexEntry(h) => {
                 write!(f, "the store lacks the index entry of block {h}")
@@ -157,18 +153,13 @@ impl ChainState {
 
     /// Starts a chain at `genesis`, which must fit the network: the network's easiest target,
     /// no parent, a coinbase of height 0 paying at most the subsidy, and nothing else.
-    pub fn new(
-        params: ChainParams,
-        genesis: Block,
-    ) -> Result<(ChainState, WriteBatch), BlockError> {
+    pub fn new(params: ChainParams, genesis: Block) -> Result<(ChainState, WriteBatch), BlockError> {
         check_block(&genesis, &params)?;
         if genesis.header.prev_blockhash != BlockHash::ZERO {
             return Err(BlockError::BadGenesis("its previous hash must be zero"));
         }
         if genesis.header.bits != params.pow_limit {
-            return Err(BlockError::BadGenesis(
-                "its target must be the network's limit",
-            ));
+            return Err(BlockError::BadGenesis("its target must be the network's limit"));
         }
         if genesis.txs.len() != 1 {
             return Err(BlockError::BadGenesis("it must hold only the coinbase"));
@@ -176,13 +167,7 @@ impl ChainState {
         let hash = genesis.block_hash();
         let work = params.pow_limit_target().work();
         let mut state = ChainState::empty(params);
-        let info = BlockInfo {
-            hash,
-            header: genesis.header,
-            height: 0,
-            chain_work: work,
-            has_data: true,
-        };
+        let info = BlockInfo { hash, header: genesis.header, height: 0, chain_work: work, has_data: true };
         let mut batch = WriteBatch::new();
         state.store_block(info, genesis, &mut batch);
         state.connect_tip(hash, &mut batch, true)?;
@@ -228,9 +213,7 @@ impl ChainState {
 
     /// Whether the block is on the best chain.
     pub fn is_active(&self, hash: &BlockHash) -> bool {
-        self.index
-            .get(hash)
-            .is_some_and(|i| self.hash_at(i.height) == Some(*hash))
+        self.index.get(hash).is_some_and(|i| self.hash_at(i.height) == Some(*hash))
     }
 
     pub fn is_known_invalid(&self, hash: &BlockHash) -> bool {
@@ -244,11 +227,7 @@ impl ChainState {
     /// A confirmed transaction and where it is.
     pub fn transaction(&self, txid: &Txid) -> Option<(&Transaction, TxLocation)> {
         let location = *self.tx_index.get(txid)?;
-        let tx = self
-            .blocks
-            .get(&location.block_hash)?
-            .txs
-            .get(location.index as usize)?;
+        let tx = self.blocks.get(&location.block_hash)?.txs.get(location.index as usize)?;
         Some((tx, location))
     }
 
@@ -264,12 +243,7 @@ impl ChainState {
 
     /// The `count` most recent blocks of the best chain, newest first.
     pub fn recent_blocks(&self, count: usize) -> Vec<&BlockInfo> {
-        self.active
-            .iter()
-            .rev()
-            .take(count)
-            .filter_map(|h| self.index.get(h))
-            .collect()
+        self.active.iter().rev().take(count).filter_map(|h| self.index.get(h)).collect()
     }
 
     /// A block locator for the best chain: the ten newest hashes, then ever wider steps back,
@@ -297,22 +271,13 @@ impl ChainState {
     pub fn fork_height(&self, locator: &[BlockHash]) -> u32 {
         locator
             .iter()
-            .find_map(|hash| {
-                self.index
-                    .get(hash)
-                    .filter(|i| self.hash_at(i.height) == Some(*hash))
-            })
+            .find_map(|hash| self.index.get(hash).filter(|i| self.hash_at(i.height) == Some(*hash)))
             .map_or(0, |info| info.height)
     }
 
     /// What answers `getheaders`: the best chain's headers after the fork with `locator`, up to
     /// and including `stop` (zero: no stop), at most `max`.
-    pub fn headers_after(
-        &self,
-        locator: &[BlockHash],
-        stop: &BlockHash,
-        max: usize,
-    ) -> Vec<BlockHeader> {
+    pub fn headers_after(&self, locator: &[BlockHash], stop: &BlockHash, max: usize) -> Vec<BlockHeader> {
         let start = self.fork_height(locator) as usize + 1;
         let mut headers = Vec::new();
         for hash in self.active.iter().skip(start).take(max) {
@@ -363,10 +328,7 @@ impl ChainState {
         }
         let first_height = height.saturating_sub(self.params.retarget_interval);
         match self.ancestor(&parent.hash, first_height) {
-            Some(first) => {
-                self.params
-                    .retarget(parent.header.bits, first.header.time, parent.header.time)
-            }
+            Some(first) => self.params.retarget(parent.header.bits, first.header.time, parent.header.time),
             None => parent.header.bits,
         }
     }
@@ -400,11 +362,7 @@ impl ChainState {
     }
 
     fn store_block(&mut self, info: BlockInfo, block: Block, batch: &mut WriteBatch) {
-        let record = IndexRecord {
-            header: info.header,
-            height: info.height,
-            has_data: true,
-        };
+        let record = IndexRecord { header: info.header, height: info.height, has_data: true };
         batch.put(Table::Index, info.hash.0.to_vec(), record.to_bytes());
         batch.put(Table::Blocks, info.hash.0.to_vec(), block.to_bytes());
         self.index.insert(info.hash, info);
@@ -463,57 +421,28 @@ impl ChainState {
             Some(parent) if parent.has_data => parent,
             _ => return Err(BlockError::UnknownParent(parent_hash)),
         };
-        let height = parent
-            .height
-            .checked_add(1)
-            .ok_or(BlockError::Inconsistent(
-                "the chain reached the largest height",
-            ))?;
+        let height =
+            parent.height.checked_add(1).ok_or(BlockError::Inconsistent("the chain reached the largest height"))?;
         let expected_bits = self.next_bits(parent);
         if block.header.bits != expected_bits {
-            return Err(BlockError::BadBits {
-                expected: expected_bits,
-                found: block.header.bits,
-            });
+            return Err(BlockError::BadBits { expected: expected_bits, found: block.header.bits });
         }
         let median = self.median_time_past(&parent_hash);
         if block.header.time <= median {
-            return Err(BlockError::TimeTooOld {
-                time: block.header.time,
-                median,
-            });
+            return Err(BlockError::TimeTooOld { time: block.header.time, median });
         }
         let max_time = now.saturating_add(u64::from(self.params.max_future_block_secs));
         if u64::from(block.header.time) > max_time {
-            return Err(BlockError::TimeTooNew {
-                time: block.header.time,
-                max: max_time,
-            });
+            return Err(BlockError::TimeTooNew { time: block.header.time, max: max_time });
         }
         let claimed = block.coinbase_height().unwrap_or(u32::MAX);
         if claimed != height {
-            return Err(BlockError::BadCoinbaseHeight {
-                expected: height,
-                found: claimed,
-            });
+            return Err(BlockError::BadCoinbaseHeight { expected: height, found: claimed });
         }
-        let work = block
-            .header
-            .bits
-            .to_target()
-            .map_err(BlockError::BadTarget)?
-            .work();
-        let chain_work = parent
-            .chain_work
-            .checked_add(&work)
-            .ok_or(BlockError::Inconsistent("chain work overflowed 256 bits"))?;
-        Ok(BlockInfo {
-            hash: block.block_hash(),
-            header: block.header,
-            height,
-            chain_work,
-            has_data: true,
-        })
+        let work = block.header.bits.to_target().map_err(BlockError::BadTarget)?.work();
+        let chain_work =
+            parent.chain_work.checked_add(&work).ok_or(BlockError::Inconsistent("chain work overflowed 256 bits"))?;
+        Ok(BlockInfo { hash: block.block_hash(), header: block.header, height, chain_work, has_data: true })
     }
 
     /// The blocks from the fork with the best chain (exclusive) to `hash`, oldest first, and
@@ -522,10 +451,7 @@ impl ChainState {
         let mut path = Vec::new();
         let mut cursor = hash;
         loop {
-            let info = self
-                .index
-                .get(&cursor)
-                .ok_or(BlockError::Inconsistent("a block's parent is missing"))?;
+            let info = self.index.get(&cursor).ok_or(BlockError::Inconsistent("a block's parent is missing"))?;
             if self.hash_at(info.height) == Some(cursor) {
                 path.reverse();
                 return Ok((info.height, path));
@@ -538,11 +464,7 @@ impl ChainState {
     /// Makes `hash` the tip: disconnects back to the fork and connects the new branch. If a
     /// block of the branch fails, the old best chain is restored and that block's hash and
     /// error are returned.
-    fn reorganise_to(
-        &mut self,
-        hash: BlockHash,
-        accepted: &mut BlockAccepted,
-    ) -> Result<(), (BlockHash, BlockError)> {
+    fn reorganise_to(&mut self, hash: BlockHash, accepted: &mut BlockAccepted) -> Result<(), (BlockHash, BlockError)> {
         let (fork_height, branch) = self.branch_to(hash).map_err(|e| (hash, e))?;
         let batch_start = accepted.batch.len();
         let mut disconnected_blocks = Vec::new();
@@ -550,8 +472,7 @@ impl ChainState {
             match self.disconnect_tip(&mut accepted.batch) {
                 Ok(block) => disconnected_blocks.push(block),
                 Err(error) => {
-                    self.restore_after_failed_reorg(0, &disconnected_blocks)
-                        .map_err(|e| (hash, e))?;
+                    self.restore_after_failed_reorg(0, &disconnected_blocks).map_err(|e| (hash, e))?;
                     accepted.batch.truncate(batch_start);
                     return Err((hash, error));
                 }
@@ -560,8 +481,7 @@ impl ChainState {
         let mut connected = Vec::new();
         for step in &branch {
             if let Err(error) = self.connect_tip(*step, &mut accepted.batch, true) {
-                self.restore_after_failed_reorg(connected.len(), &disconnected_blocks)
-                    .map_err(|e| (*step, e))?;
+                self.restore_after_failed_reorg(connected.len(), &disconnected_blocks).map_err(|e| (*step, e))?;
                 accepted.batch.truncate(batch_start);
                 return Err((*step, error));
             }
@@ -601,24 +521,12 @@ impl ChainState {
         batch: &mut WriteBatch,
         verify_signatures: bool,
     ) -> Result<(), BlockError> {
-        let info = *self
-            .index
-            .get(&hash)
-            .ok_or(BlockError::Inconsistent("connecting an unknown block"))?;
+        let info = *self.index.get(&hash).ok_or(BlockError::Inconsistent("connecting an unknown block"))?;
         if info.height != 0 && info.header.prev_blockhash != self.tip() {
-            return Err(BlockError::Inconsistent(
-                "connecting a block that does not extend the tip",
-            ));
+            return Err(BlockError::Inconsistent("connecting a block that does not extend the tip"));
         }
-        let ChainState {
-            blocks,
-            utxos,
-            params,
-            ..
-        } = self;
-        let block = blocks.get(&hash).ok_or(BlockError::Inconsistent(
-            "connecting a block without its body",
-        ))?;
+        let ChainState { blocks, utxos, params, .. } = self;
+        let block = blocks.get(&hash).ok_or(BlockError::Inconsistent("connecting a block without its body"))?;
         let undo = apply_block(utxos, block, info.height, params, verify_signatures)?;
 
         batch.put(Table::Undo, hash.0.to_vec(), undo.to_bytes());
@@ -628,15 +536,8 @@ impl ChainState {
             }
             let txid = tx.txid();
             for (vout, output) in tx.outputs.iter().enumerate() {
-                let outpoint = OutPoint {
-                    txid,
-                    vout: vout as u32,
-                };
-                let coin = Coin {
-                    output: *output,
-                    height: info.height,
-                    is_coinbase: tx.is_coinbase(),
-                };
+                let outpoint = OutPoint { txid, vout: vout as u32 };
+                let coin = Coin { output: *output, height: info.height, is_coinbase: tx.is_coinbase() };
                 batch.put(Table::Utxo, outpoint_key(&outpoint), coin.to_bytes());
             }
         }
@@ -650,21 +551,13 @@ impl ChainState {
     /// Disconnects the tip, putting back what it spent; returns its hash and body.
     fn disconnect_tip(&mut self, batch: &mut WriteBatch) -> Result<(BlockHash, Block), BlockError> {
         if self.active.len() <= 1 {
-            return Err(BlockError::Inconsistent(
-                "the genesis block can not be disconnected",
-            ));
+            return Err(BlockError::Inconsistent("the genesis block can not be disconnected"));
         }
         let hash = self.tip();
-        let block = self
-            .blocks
-            .get(&hash)
-            .cloned()
-            .ok_or(BlockError::Inconsistent("the tip's body is missing"))?;
+        let block = self.blocks.get(&hash).cloned().ok_or(BlockError::Inconsistent("the tip's body is missing"))?;
         let inputs: usize = block.txs.iter().map(|tx| tx.spends().len()).sum();
         if self.undo.get(&hash).map(|u| u.spent.len()) != Some(inputs) {
-            return Err(BlockError::Inconsistent(
-                "the tip's undo data is missing or does not match its inputs",
-            ));
+            return Err(BlockError::Inconsistent("the tip's undo data is missing or does not match its inputs"));
         }
         // Checked above: from here on nothing can fail half-way.
         let undo = self.undo.remove(&hash).unwrap_or_default();
@@ -673,17 +566,13 @@ impl ChainState {
         for tx in block.txs.iter().rev() {
             let txid = tx.txid();
             for vout in (0..tx.outputs.len()).rev() {
-                let outpoint = OutPoint {
-                    txid,
-                    vout: vout as u32,
-                };
+                let outpoint = OutPoint { txid, vout: vout as u32 };
                 self.utxos.remove(&outpoint);
                 batch.delete(Table::Utxo, outpoint_key(&outpoint));
             }
             for input in tx.spends().iter().rev() {
-                let coin = restored.next().ok_or(BlockError::Inconsistent(
-                    "undo data is shorter than the block's inputs",
-                ))?;
+                let coin =
+                    restored.next().ok_or(BlockError::Inconsistent("undo data is shorter than the block's inputs"))?;
                 self.utxos.insert(input.prev_out, *coin);
                 batch.put(Table::Utxo, outpoint_key(&input.prev_out), coin.to_bytes());
             }
@@ -698,10 +587,7 @@ impl ChainState {
     pub fn rebuild_utxo_set(&self) -> Result<UtxoSet, BlockError> {
         let mut utxos = UtxoSet::new();
         for (height, hash) in self.active.iter().enumerate() {
-            let block = self
-                .blocks
-                .get(hash)
-                .ok_or(BlockError::Inconsistent("a best-chain block is missing"))?;
+            let block = self.blocks.get(hash).ok_or(BlockError::Inconsistent("a best-chain block is missing"))?;
             apply_block(&mut utxos, block, height as u32, &self.params, false)?;
         }
         Ok(utxos)
@@ -711,21 +597,9 @@ impl ChainState {
     /// coins in the set that should not be.
     pub fn utxo_discrepancies(&self) -> Result<UtxoDiscrepancies, BlockError> {
         let rebuilt = self.rebuild_utxo_set()?;
-        let missing = rebuilt
-            .sorted()
-            .into_iter()
-            .filter(|(op, c)| self.utxos.get(op) != Some(c))
-            .collect();
-        let unexpected = self
-            .utxos
-            .sorted()
-            .into_iter()
-            .filter(|(op, c)| rebuilt.get(op) != Some(c))
-            .collect();
-        Ok(UtxoDiscrepancies {
-            missing,
-            unexpected,
-        })
+        let missing = rebuilt.sorted().into_iter().filter(|(op, c)| self.utxos.get(op) != Some(c)).collect();
+        let unexpected = self.utxos.sorted().into_iter().filter(|(op, c)| rebuilt.get(op) != Some(c)).collect();
+        Ok(UtxoDiscrepancies { missing, unexpected })
     }
 
     /// Replaces the UTXO set with one rebuilt from the blocks; the batch fixes the store.
@@ -755,9 +629,7 @@ impl ChainState {
             let hash = BlockHash::from_bytes(key).map_err(decode(Table::Index))?;
             let record = IndexRecord::from_bytes(value).map_err(decode(Table::Index))?;
             if record.header.block_hash() != hash {
-                return Err(LoadError::KeyMismatch {
-                    table: Table::Index,
-                });
+                return Err(LoadError::KeyMismatch { table: Table::Index });
             }
             records.push((hash, record));
         }
@@ -765,19 +637,12 @@ impl ChainState {
 
         let mut state = ChainState::empty(params);
         for (hash, record) in records {
-            let work = record
-                .header
-                .bits
-                .to_target()
-                .map_err(|e| LoadError::BadGenesis(BlockError::BadTarget(e)))?
-                .work();
+            let work =
+                record.header.bits.to_target().map_err(|e| LoadError::BadGenesis(BlockError::BadTarget(e)))?.work();
             let parent_work = if record.height == 0 {
                 Some(Work::ZERO)
             } else {
-                state
-                    .index
-                    .get(&record.header.prev_blockhash)
-                    .map(|p| p.chain_work)
+                state.index.get(&record.header.prev_blockhash).map(|p| p.chain_work)
             };
             // Entries whose parent is unknown can not be on any chain; leave them out.
             let Some(chain_work) = parent_work.and_then(|w| w.checked_add(&work)) else {
@@ -785,13 +650,7 @@ impl ChainState {
             };
             state.index.insert(
                 hash,
-                BlockInfo {
-                    hash,
-                    header: record.header,
-                    height: record.height,
-                    chain_work,
-                    has_data: record.has_data,
-                },
+                BlockInfo { hash, header: record.header, height: record.height, chain_work, has_data: record.has_data },
             );
         }
 
@@ -799,9 +658,7 @@ impl ChainState {
             let hash = BlockHash::from_bytes(key).map_err(decode(Table::Blocks))?;
             let block = Block::from_bytes(value).map_err(decode(Table::Blocks))?;
             if block.block_hash() != hash {
-                return Err(LoadError::KeyMismatch {
-                    table: Table::Blocks,
-                });
+                return Err(LoadError::KeyMismatch { table: Table::Blocks });
             }
             state.blocks.insert(hash, block);
         }
@@ -809,10 +666,7 @@ impl ChainState {
         let mut active = Vec::new();
         let mut cursor = tip;
         loop {
-            let info = state
-                .index
-                .get(&cursor)
-                .ok_or(LoadError::MissingIndexEntry(cursor))?;
+            let info = state.index.get(&cursor).ok_or(LoadError::MissingIndexEntry(cursor))?;
             if !state.blocks.contains_key(&cursor) {
                 return Err(LoadError::MissingBlock(cursor));
             }
@@ -830,9 +684,7 @@ impl ChainState {
         if let Some(genesis) = active.first().and_then(|h| state.blocks.get(h))
             && genesis.header.bits != state.params.pow_limit
         {
-            return Err(LoadError::BadGenesis(BlockError::BadGenesis(
-                "its target is not the network's limit",
-            )));
+            return Err(LoadError::BadGenesis(BlockError::BadGenesis("its target is not the network's limit")));
         }
 
         for (key, value) in store.iter(Table::Undo) {
@@ -846,11 +698,9 @@ impl ChainState {
             state.utxos.insert(outpoint, coin);
         }
         for hash in &active {
-            let (Some(block), Some(undo), Some(info)) = (
-                state.blocks.get(hash),
-                state.undo.get(hash),
-                state.index.get(hash),
-            ) else {
+            let (Some(block), Some(undo), Some(info)) =
+                (state.blocks.get(hash), state.undo.get(hash), state.index.get(hash))
+            else {
                 return Err(LoadError::MissingUndo(*hash));
             };
             index_block(&mut state.tx_index, &mut state.history, block, undo, info);
@@ -886,14 +736,7 @@ pub fn apply_block(
     verify_signatures: bool,
 ) -> Result<BlockUndo, BlockError> {
     let mut journal = Vec::new();
-    let result = apply_block_inner(
-        utxos,
-        block,
-        height,
-        params,
-        verify_signatures,
-        &mut journal,
-    );
+    let result = apply_block_inner(utxos, block, height, params, verify_signatures, &mut journal);
     match result {
         Ok(()) => Ok(BlockUndo {
             spent: journal
@@ -938,10 +781,7 @@ fn apply_block_inner(
 ) -> Result<(), BlockError> {
     match block.coinbase_height() {
         Some(found) if found != height => {
-            return Err(BlockError::BadCoinbaseHeight {
-                expected: height,
-                found,
-            });
+            return Err(BlockError::BadCoinbaseHeight { expected: height, found });
         }
         Some(_) => {}
         None => return Err(BlockError::FirstNotCoinbase),
@@ -954,9 +794,7 @@ fn apply_block_inner(
             let mut spent_outputs: Vec<TxOut> = Vec::with_capacity(tx.spends().len());
             let mut input_total = Amount::ZERO;
             for input in tx.spends() {
-                let coin = utxos
-                    .remove(&input.prev_out)
-                    .ok_or_else(|| fail(TxError::MissingInput(input.prev_out)))?;
+                let coin = utxos.remove(&input.prev_out).ok_or_else(|| fail(TxError::MissingInput(input.prev_out)))?;
                 journal.push(UtxoChange::Spent(input.prev_out, coin));
                 let confirmations = height.saturating_sub(coin.height);
                 if coin.is_coinbase && confirmations < params.coinbase_maturity {
@@ -972,53 +810,30 @@ fn apply_block_inner(
                     .ok_or_else(|| fail(TxError::InputTotalTooLarge))?;
                 spent_outputs.push(coin.output);
             }
-            let output_total = tx
-                .output_total()
-                .ok_or_else(|| fail(TxError::OutputTotalTooLarge))?;
-            let fee = input_total.checked_sub(output_total).ok_or_else(|| {
-                fail(TxError::InsufficientInputs {
-                    inputs: input_total,
-                    outputs: output_total,
-                })
-            })?;
-            fees = fees
-                .checked_add(fee)
-                .ok_or_else(|| fail(TxError::InputTotalTooLarge))?;
+            let output_total = tx.output_total().ok_or_else(|| fail(TxError::OutputTotalTooLarge))?;
+            let fee = input_total
+                .checked_sub(output_total)
+                .ok_or_else(|| fail(TxError::InsufficientInputs { inputs: input_total, outputs: output_total }))?;
+            fees = fees.checked_add(fee).ok_or_else(|| fail(TxError::InputTotalTooLarge))?;
             if verify_signatures {
-                tx.verify_inputs(&spent_outputs)
-                    .map_err(|e| fail(e.into()))?;
+                tx.verify_inputs(&spent_outputs).map_err(|e| fail(e.into()))?;
             }
         }
         for (vout, output) in tx.outputs.iter().enumerate() {
-            let outpoint = OutPoint {
-                txid,
-                vout: vout as u32,
-            };
+            let outpoint = OutPoint { txid, vout: vout as u32 };
             if utxos.contains(&outpoint) {
                 return Err(fail(TxError::OverwritesUnspent(outpoint)));
             }
-            utxos.insert(
-                outpoint,
-                Coin {
-                    output: *output,
-                    height,
-                    is_coinbase: tx.is_coinbase(),
-                },
-            );
+            utxos.insert(outpoint, Coin { output: *output, height, is_coinbase: tx.is_coinbase() });
             journal.push(UtxoChange::Created(outpoint));
         }
     }
     let coinbase = &block.txs[0];
     let paid = coinbase
         .output_total()
-        .ok_or(BlockError::CoinbaseTooLarge {
-            paid: Amount::MAX_MONEY,
-            allowed: Amount::ZERO,
-        })?;
-    let allowed = params
-        .subsidy(height)
-        .checked_add(fees)
-        .ok_or(BlockError::Inconsistent("subsidy plus fees overflowed"))?;
+        .ok_or(BlockError::CoinbaseTooLarge { paid: Amount::MAX_MONEY, allowed: Amount::ZERO })?;
+    let allowed =
+        params.subsidy(height).checked_add(fees).ok_or(BlockError::Inconsistent("subsidy plus fees overflowed"))?;
     if paid > allowed {
         return Err(BlockError::CoinbaseTooLarge { paid, allowed });
     }
@@ -1028,16 +843,14 @@ fn apply_block_inner(
 /// Owners a transaction touched: what it paid each, and what it spent of each.
 fn effects(tx: &Transaction, spent: &[Coin]) -> Vec<(PubKeyHash, Amount, Amount)> {
     let mut effects: Vec<(PubKeyHash, Amount, Amount)> = Vec::new();
-    let mut add = |owner: PubKeyHash, received: Amount, sent: Amount| match effects
-        .iter_mut()
-        .find(|(o, _, _)| *o == owner)
-    {
-        Some((_, r, s)) => {
-            *r = Amount::from_base_units(r.base_units().saturating_add(received.base_units()));
-            *s = Amount::from_base_units(s.base_units().saturating_add(sent.base_units()));
-        }
-        None => effects.push((owner, received, sent)),
-    };
+    let mut add =
+        |owner: PubKeyHash, received: Amount, sent: Amount| match effects.iter_mut().find(|(o, _, _)| *o == owner) {
+            Some((_, r, s)) => {
+                *r = Amount::from_base_units(r.base_units().saturating_add(received.base_units()));
+                *s = Amount::from_base_units(s.base_units().saturating_add(sent.base_units()));
+            }
+            None => effects.push((owner, received, sent)),
+        };
     for coin in spent {
         add(coin.output.pubkey_hash, Amount::ZERO, coin.output.amount);
     }
@@ -1070,14 +883,7 @@ fn index_block(
 ) {
     for (index, tx, coins) in spent_per_tx(block, undo) {
         let txid = tx.txid();
-        tx_index.insert(
-            txid,
-            TxLocation {
-                block_hash: info.hash,
-                height: info.height,
-                index: index as u32,
-            },
-        );
+        tx_index.insert(txid, TxLocation { block_hash: info.hash, height: info.height, index: index as u32 });
         for (owner, received, sent) in effects(tx, coins) {
             history.entry(owner).or_default().push(HistoryEntry {
                 txid,

@@ -14,31 +14,19 @@ pub enum DecodeError {
     /// A CompactSize written in more bytes than its value needs.
     NonCanonicalLength,
     /// A list longer than its limit.
-    TooMany {
-        what: &'static str,
-        count: u64,
-        max: u64,
-    },
+    TooMany { what: &'static str, count: u64, max: u64 },
     /// A field whose value is not allowed.
-    Invalid {
-        what: &'static str,
-        reason: &'static str,
-    },
+    Invalid { what: &'static str, reason: &'static str },
 }
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::UnexpectedEnd { needed, remaining } => {
-                write!(
-                    f,
-                    "input ended early: needed {needed} more bytes, {remaining} left"
-                )
+                write!(f, "input ended early: needed {needed} more bytes, {remaining} left")
             }
             DecodeError::TrailingBytes(n) => write!(f, "{n} unexpected bytes after the end"),
-            DecodeError::NonCanonicalLength => {
-                f.write_str("a length is encoded in more bytes than it needs")
-            }
+            DecodeError::NonCanonicalLength => f.write_str("a length is encoded in more bytes than it needs"),
             DecodeError::TooMany { what, count, max } => {
                 write!(f, "{count} {what} exceeds the limit of {max}")
             }
@@ -74,10 +62,7 @@ impl<'a> Reader<'a> {
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let remaining = self.remaining();
         if n > remaining {
-            return Err(DecodeError::UnexpectedEnd {
-                needed: n,
-                remaining,
-            });
+            return Err(DecodeError::UnexpectedEnd { needed: n, remaining });
         }
         let slice = &self.bytes[self.pos..self.pos + n];
         self.pos += n;
@@ -122,27 +107,15 @@ impl<'a> Reader<'a> {
 
     /// A list length at most `max`, and small enough that `count * min_item_bytes` fits in
     /// what is left: a lying length can not make the decoder allocate.
-    pub fn list_len(
-        &mut self,
-        what: &'static str,
-        max: usize,
-        min_item_bytes: usize,
-    ) -> Result<usize, DecodeError> {
+    pub fn list_len(&mut self, what: &'static str, max: usize, min_item_bytes: usize) -> Result<usize, DecodeError> {
         let count = self.compact_size()?;
         if count > max as u64 {
-            return Err(DecodeError::TooMany {
-                what,
-                count,
-                max: max as u64,
-            });
+            return Err(DecodeError::TooMany { what, count, max: max as u64 });
         }
         let count = count as usize;
         let needed = count.saturating_mul(min_item_bytes.max(1));
         if needed > self.remaining() {
-            return Err(DecodeError::UnexpectedEnd {
-                needed,
-                remaining: self.remaining(),
-            });
+            return Err(DecodeError::UnexpectedEnd { needed, remaining: self.remaining() });
         }
         Ok(count)
     }
@@ -270,15 +243,9 @@ mod tests {
 
     #[test]
     fn compact_size_boundaries() {
-        for (n, len) in [
-            (0u64, 1),
-            (0xfc, 1),
-            (0xfd, 3),
-            (0xffff, 3),
-            (0x1_0000, 5),
-            (0xffff_ffff, 5),
-            (0x1_0000_0000, 9),
-        ] {
+        for (n, len) in
+            [(0u64, 1), (0xfc, 1), (0xfd, 3), (0xffff, 3), (0x1_0000, 5), (0xffff_ffff, 5), (0x1_0000_0000, 9)]
+        {
             let mut out = Vec::new();
             write_compact_size(&mut out, n);
             assert_eq!(out.len(), len, "length of {n}");
@@ -290,23 +257,15 @@ mod tests {
 
     #[test]
     fn non_minimal_compact_size_is_rejected() {
-        assert_eq!(
-            Reader::new(&[0xfd, 0x10, 0x00]).compact_size(),
-            Err(DecodeError::NonCanonicalLength)
-        );
-        assert_eq!(
-            Reader::new(&[0xfe, 0xff, 0xff, 0, 0]).compact_size(),
-            Err(DecodeError::NonCanonicalLength)
-        );
+        assert_eq!(Reader::new(&[0xfd, 0x10, 0x00]).compact_size(), Err(DecodeError::NonCanonicalLength));
+        assert_eq!(Reader::new(&[0xfe, 0xff, 0xff, 0, 0]).compact_size(), Err(DecodeError::NonCanonicalLength));
     }
 
     #[test]
     fn lying_length_does_not_allocate() {
         // Claims 2^32 items of 36 bytes each with 3 bytes left.
         let bytes = [0xfe, 0xff, 0xff, 0xff, 0xff, 1, 2, 3];
-        let err = Reader::new(&bytes)
-            .list_len("inputs", usize::MAX, 36)
-            .unwrap_err();
+        let err = Reader::new(&bytes).list_len("inputs", usize::MAX, 36).unwrap_err();
         assert!(matches!(err, DecodeError::UnexpectedEnd { .. }));
         let err = Reader::new(&bytes).list_len("inputs", 100, 36).unwrap_err();
         assert!(matches!(err, DecodeError::TooMany { max: 100, .. }));
@@ -314,10 +273,7 @@ mod tests {
 
     #[test]
     fn trailing_bytes_are_rejected() {
-        assert_eq!(
-            u32::from_bytes(&[1, 0, 0, 0, 9]),
-            Err(DecodeError::TrailingBytes(1))
-        );
+        assert_eq!(u32::from_bytes(&[1, 0, 0, 0, 9]), Err(DecodeError::TrailingBytes(1)));
         assert_eq!(u32::from_bytes(&[1, 0, 0, 0]), Ok(1));
     }
 

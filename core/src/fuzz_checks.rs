@@ -41,11 +41,7 @@ pub fn block(data: &[u8]) {
 pub fn message(data: &[u8]) {
     let magic = crate::params::ChainParams::test().magic;
     if let Ok(message) = crate::protocol::Message::from_frame(data, magic) {
-        assert_eq!(
-            message.to_frame(magic),
-            data,
-            "the encoding is not canonical"
-        );
+        assert_eq!(message.to_frame(magic), data, "the encoding is not canonical");
     }
 }
 

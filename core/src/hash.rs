@@ -74,19 +74,13 @@ pub fn from_hex_vec(s: &str) -> Result<Vec<u8>, HexError> {
     if !bytes.len().is_multiple_of(2) {
         return Err(HexError::OddLength(bytes.len()));
     }
-    bytes
-        .chunks_exact(2)
-        .map(|pair| Ok(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?))
-        .collect()
+    bytes.chunks_exact(2).map(|pair| Ok(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?)).collect()
 }
 
 /// Bytes of a hex string of exactly `N` bytes.
 pub fn from_hex<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     if s.len() != N * 2 {
-        return Err(HexError::WrongLength {
-            expected: N * 2,
-            found: s.len(),
-        });
+        return Err(HexError::WrongLength { expected: N * 2, found: s.len() });
     }
     let bytes = from_hex_vec(s)?;
     let mut out = [0u8; N];
@@ -209,22 +203,14 @@ mod tests {
     #[test]
     fn sha256d_known_answer() {
         // SHA-256d("hello"), a widely published value.
-        assert_eq!(
-            to_hex(&sha256d(b"hello")),
-            "9595c9df90075148eb06860365df33584b75bff782a510c6cd4883a419833d50"
-        );
+        assert_eq!(to_hex(&sha256d(b"hello")), "9595c9df90075148eb06860365df33584b75bff782a510c6cd4883a419833d50");
     }
 
     #[test]
     fn hash160_known_answer() {
         // From the Bitcoin wiki's "Technical background of version 1 Bitcoin addresses".
-        let key =
-            from_hex::<33>("0250863ad64a87ae8a2fe83c1af1a8403cb53f53e486d8511dad8a04887e5b2352")
-                .unwrap();
-        assert_eq!(
-            to_hex(&hash160(&key)),
-            "f54a5851e9372b87810a8e60cdd2e7cfd80b6e31"
-        );
+        let key = from_hex::<33>("0250863ad64a87ae8a2fe83c1af1a8403cb53f53e486d8511dad8a04887e5b2352").unwrap();
+        assert_eq!(to_hex(&hash160(&key)), "f54a5851e9372b87810a8e60cdd2e7cfd80b6e31");
     }
 
     #[test]
@@ -239,13 +225,7 @@ mod tests {
 
     #[test]
     fn bad_hex_is_an_error() {
-        assert_eq!(
-            "zz".parse::<BlockHash>(),
-            Err(HexError::WrongLength {
-                expected: 64,
-                found: 2
-            })
-        );
+        assert_eq!("zz".parse::<BlockHash>(), Err(HexError::WrongLength { expected: 64, found: 2 }));
         let s = "g".repeat(64);
         assert!("é".repeat(32).parse::<Txid>().is_err());
         assert_eq!(s.parse::<Txid>(), Err(HexError::InvalidCharacter('g')));

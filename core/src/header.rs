@@ -72,21 +72,9 @@ mod tests {
         assert_eq!(header.time, 1231006505);
         assert_eq!(header.bits, CompactTarget(0x1d00ffff));
         assert_eq!(header.nonce, 2083236893);
-        assert_eq!(
-            header.merkle_root.to_string(),
-            "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b"
-        );
-        assert_eq!(
-            header.block_hash().to_string(),
-            "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
-        );
-        assert!(
-            header
-                .bits
-                .to_target()
-                .unwrap()
-                .is_met_by(&header.block_hash())
-        );
+        assert_eq!(header.merkle_root.to_string(), "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b");
+        assert_eq!(header.block_hash().to_string(), "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f");
+        assert!(header.bits.to_target().unwrap().is_met_by(&header.block_hash()));
         assert_eq!(header.to_bytes(), bytes);
     }
 
@@ -94,34 +82,18 @@ mod tests {
     fn bitcoin_block_100000_header() {
         let header = BlockHeader {
             version: 1,
-            prev_blockhash: "000000000002d01c1fccc21636b607dfd930d31d01c3a62104612a1719011250"
-                .parse()
-                .unwrap(),
-            merkle_root: "f3e94742aca4b5ef85488dc37c06c3282295ffec960994b2c0d5ac2a25a95766"
-                .parse()
-                .unwrap(),
+            prev_blockhash: "000000000002d01c1fccc21636b607dfd930d31d01c3a62104612a1719011250".parse().unwrap(),
+            merkle_root: "f3e94742aca4b5ef85488dc37c06c3282295ffec960994b2c0d5ac2a25a95766".parse().unwrap(),
             time: 1293623863,
             bits: CompactTarget(0x1b04864c),
             nonce: 274148111,
         };
         let hash = header.block_hash();
-        assert_eq!(
-            hash.to_string(),
-            "000000000003ba27aa200b1cecaad478d2b00432346c3f1f3986da1afd33e506"
-        );
+        assert_eq!(hash.to_string(), "000000000003ba27aa200b1cecaad478d2b00432346c3f1f3986da1afd33e506");
         assert!(header.bits.to_target().unwrap().is_met_by(&hash));
         // One nonce off and the work is gone.
-        let tampered = BlockHeader {
-            nonce: header.nonce + 1,
-            ..header
-        };
-        assert!(
-            !header
-                .bits
-                .to_target()
-                .unwrap()
-                .is_met_by(&tampered.block_hash())
-        );
+        let tampered = BlockHeader { nonce: header.nonce + 1, ..header };
+        assert!(!header.bits.to_target().unwrap().is_met_by(&tampered.block_hash()));
     }
 
     proptest::proptest! {
@@ -135,13 +107,7 @@ mod tests {
 
     #[test]
     fn short_header_is_an_error() {
-        assert!(matches!(
-            BlockHeader::from_bytes(&[0u8; 79]),
-            Err(DecodeError::UnexpectedEnd { .. })
-        ));
-        assert_eq!(
-            BlockHeader::from_bytes(&[0u8; 81]),
-            Err(DecodeError::TrailingBytes(1))
-        );
+        assert!(matches!(BlockHeader::from_bytes(&[0u8; 79]), Err(DecodeError::UnexpectedEnd { .. })));
+        assert_eq!(BlockHeader::from_bytes(&[0u8; 81]), Err(DecodeError::TrailingBytes(1)));
     }
 }

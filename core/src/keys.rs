@@ -74,9 +74,7 @@ impl SecretKey {
     }
 
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<SecretKey, InvalidSecretKey> {
-        SigningKey::from_slice(bytes)
-            .map(SecretKey)
-            .map_err(|_| InvalidSecretKey)
+        SigningKey::from_slice(bytes).map(SecretKey).map_err(|_| InvalidSecretKey)
     }
 
     pub fn to_bytes(&self) -> [u8; 32] {
@@ -131,20 +129,13 @@ impl PublicKey {
     }
 
     /// Verifies `signature` over a 32-byte digest; high-S signatures are refused.
-    pub fn verify_digest(
-        &self,
-        digest: &[u8; 32],
-        signature: &Signature,
-    ) -> Result<(), SignatureError> {
-        let key =
-            VerifyingKey::from_sec1_bytes(&self.0).map_err(|_| SignatureError::InvalidPublicKey)?;
-        let sig = EcdsaSignature::from_slice(&signature.0)
-            .map_err(|_| SignatureError::InvalidEncoding)?;
+    pub fn verify_digest(&self, digest: &[u8; 32], signature: &Signature) -> Result<(), SignatureError> {
+        let key = VerifyingKey::from_sec1_bytes(&self.0).map_err(|_| SignatureError::InvalidPublicKey)?;
+        let sig = EcdsaSignature::from_slice(&signature.0).map_err(|_| SignatureError::InvalidEncoding)?;
         if sig.normalize_s() != sig {
             return Err(SignatureError::HighS);
         }
-        key.verify_prehash(digest, &sig)
-            .map_err(|_| SignatureError::Mismatch)
+        key.verify_prehash(digest, &sig).map_err(|_| SignatureError::Mismatch)
     }
 }
 
@@ -208,14 +199,8 @@ mod tests {
         let sig = sk.sign_digest(&digest);
         assert_eq!(sk.public_key().verify_digest(&digest, &sig), Ok(()));
         let other = sha256(b"other message");
-        assert_eq!(
-            sk.public_key().verify_digest(&other, &sig),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            key(2).public_key().verify_digest(&digest, &sig),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(sk.public_key().verify_digest(&other, &sig), Err(SignatureError::Mismatch));
+        assert_eq!(key(2).public_key().verify_digest(&digest, &sig), Err(SignatureError::Mismatch));
     }
 
     #[test]
@@ -241,10 +226,7 @@ mod tests {
         let high = EcdsaSignature::from_scalars(r.to_bytes(), (-*s.as_ref()).to_bytes()).unwrap();
         let mut bytes = [0u8; 64];
         bytes.copy_from_slice(high.to_bytes().as_ref());
-        assert_eq!(
-            sk.public_key().verify_digest(&digest, &Signature(bytes)),
-            Err(SignatureError::HighS)
-        );
+        assert_eq!(sk.public_key().verify_digest(&digest, &Signature(bytes)), Err(SignatureError::HighS));
     }
 
     #[test]
@@ -253,14 +235,9 @@ mod tests {
         let sig = key(5).sign_digest(&digest);
         let mut bad_key = key(5).public_key();
         bad_key.0[1..].fill(0xff);
+        assert_eq!(bad_key.verify_digest(&digest, &sig), Err(SignatureError::InvalidPublicKey));
         assert_eq!(
-            bad_key.verify_digest(&digest, &sig),
-            Err(SignatureError::InvalidPublicKey)
-        );
-        assert_eq!(
-            key(5)
-                .public_key()
-                .verify_digest(&digest, &Signature([0; 64])),
+            key(5).public_key().verify_digest(&digest, &Signature([0; 64])),
             Err(SignatureError::InvalidEncoding)
         );
         assert_eq!(SecretKey::from_bytes(&[0; 32]), Err(InvalidSecretKey));
@@ -279,9 +256,6 @@ mod tests {
         let mut bytes = key(6).public_key().0;
         assert!(PublicKey::from_bytes(&bytes).is_ok());
         bytes[0] = 0x04;
-        assert!(matches!(
-            PublicKey::from_bytes(&bytes),
-            Err(DecodeError::Invalid { .. })
-        ));
+        assert!(matches!(PublicKey::from_bytes(&bytes), Err(DecodeError::Invalid { .. })));
     }
 }

@@ -56,28 +56,17 @@ impl fmt::Display for MempoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MempoolError::Invalid(e) => e.fmt(f),
-            MempoolError::AlreadyInMempool => {
-                f.write_str("the transaction is already waiting in the mempool")
-            }
-            MempoolError::AlreadyConfirmed => {
-                f.write_str("the transaction is already in the chain")
-            }
+            MempoolError::AlreadyInMempool => f.write_str("the transaction is already waiting in the mempool"),
+            MempoolError::AlreadyConfirmed => f.write_str("the transaction is already in the chain"),
             MempoolError::Conflict { outpoint, with } => {
-                write!(
-                    f,
-                    "double spend: output {outpoint} is already spent by {with}"
-                )
+                write!(f, "double spend: output {outpoint} is already spent by {with}")
             }
             MempoolError::FeeTooLow { fee, required } => {
-                write!(
-                    f,
-                    "the fee {fee} is below the minimum {required} for its size"
-                )
+                write!(f, "the fee {fee} is below the minimum {required} for its size")
             }
-            MempoolError::ChainTooLong { depth, max } => write!(
-                f,
-                "it would make a chain of {depth} unconfirmed transactions (at most {max}): wait for a block"
-            ),
+            MempoolError::ChainTooLong { depth, max } => {
+                write!(f, "it would make a chain of {depth} unconfirmed transactions (at most {max}): wait for a block")
+            }
             MempoolError::Full { fee_rate } => write!(
                 f,
                 "the mempool is full of transactions paying more than {} base units per 1000 bytes",
@@ -158,11 +147,7 @@ impl Mempool {
     }
 
     /// Validates `tx` against the best chain and the mempool and adds it.
-    pub fn accept(
-        &mut self,
-        tx: Transaction,
-        chain: &ChainState,
-    ) -> Result<MempoolAccepted, MempoolError> {
+    pub fn accept(&mut self, tx: Transaction, chain: &ChainState) -> Result<MempoolAccepted, MempoolError> {
         let params = chain.params();
         if tx.is_coinbase() {
             return Err(TxError::UnexpectedCoinbase.into());
@@ -181,10 +166,7 @@ impl Mempool {
         let mut depth = 1u32;
         for input in tx.spends() {
             if let Some(with) = self.spenders.get(&input.prev_out) {
-                return Err(MempoolError::Conflict {
-                    outpoint: input.prev_out,
-                    with: *with,
-                });
+                return Err(MempoolError::Conflict { outpoint: input.prev_out, with: *with });
             }
             let output = if let Some(coin) = chain.utxos().get(&input.prev_out) {
                 let confirmations = next_height.saturating_sub(coin.height);
@@ -212,15 +194,9 @@ impl Mempool {
         let output_total = tx.output_total().ok_or(TxError::OutputTotalTooLarge)?;
         let fee = input_total
             .checked_sub(output_total)
-            .ok_or(TxError::InsufficientInputs {
-                inputs: input_total,
-                outputs: output_total,
-            })?;
+            .ok_or(TxError::InsufficientInputs { inputs: input_total, outputs: output_total })?;
         if depth > params.max_mempool_chain_depth {
-            return Err(MempoolError::ChainTooLong {
-                depth,
-                max: params.max_mempool_chain_depth,
-            });
+            return Err(MempoolError::ChainTooLong { depth, max: params.max_mempool_chain_depth });
         }
         let bytes = tx.encoded_len();
         let required = params.min_relay_fee_rate.fee_for(bytes);
@@ -240,15 +216,7 @@ impl Mempool {
         for input in tx.spends() {
             self.spenders.insert(input.prev_out, txid);
         }
-        let entry = MempoolEntry {
-            tx,
-            txid,
-            fee,
-            bytes,
-            fee_rate,
-            depth,
-            sequence: self.next_sequence,
-        };
+        let entry = MempoolEntry { tx, txid, fee, bytes, fee_rate, depth, sequence: self.next_sequence };
         self.next_sequence += 1;
         self.total_bytes += bytes;
         self.entries.insert(txid, entry);
@@ -282,15 +250,11 @@ impl Mempool {
                 continue;
             }
             if entry.fee_rate >= fee_rate {
-                return Err(MempoolError::Full {
-                    fee_rate: entry.fee_rate,
-                });
+                return Err(MempoolError::Full { fee_rate: entry.fee_rate });
             }
             let group = self.descendants(&entry.txid);
             if group.iter().any(|t| ancestors.contains(t)) {
-                return Err(MempoolError::Full {
-                    fee_rate: entry.fee_rate,
-                });
+                return Err(MempoolError::Full { fee_rate: entry.fee_rate });
             }
             for txid in group {
                 if leaving.insert(txid) {
@@ -334,10 +298,7 @@ impl Mempool {
             }
             found.push(next);
             for vout in 0..entry.tx.outputs.len() {
-                if let Some(child) = self.spenders.get(&OutPoint {
-                    txid: next,
-                    vout: vout as u32,
-                }) {
+                if let Some(child) = self.spenders.get(&OutPoint { txid: next, vout: vout as u32 }) {
                     stack.push(*child);
                 }
             }
@@ -403,11 +364,7 @@ impl Mempool {
                 .tx
                 .spends()
                 .iter()
-                .filter_map(|i| {
-                    self.entries
-                        .get(&i.prev_out.txid)
-                        .map(|p| p.depth.saturating_add(1))
-                })
+                .filter_map(|i| self.entries.get(&i.prev_out.txid).map(|p| p.depth.saturating_add(1)))
                 .max()
                 .unwrap_or(1);
             if let Some(entry) = self.entries.get_mut(&txid) {
@@ -420,28 +377,19 @@ impl Mempool {
     fn revalidate(&mut self, chain: &ChainState, first: Vec<Transaction>) -> Vec<Txid> {
         let old: Vec<Transaction> = self.entries().into_iter().map(|e| e.tx.clone()).collect();
         let old_txids: HashSet<Txid> = self.entries.keys().copied().collect();
-        *self = Mempool {
-            next_sequence: self.next_sequence,
-            ..Mempool::default()
-        };
+        *self = Mempool { next_sequence: self.next_sequence, ..Mempool::default() };
         for tx in first.into_iter().chain(old) {
             let _ = self.accept(tx, chain);
         }
-        let mut dropped: Vec<Txid> = old_txids
-            .into_iter()
-            .filter(|t| !self.entries.contains_key(t) && chain.transaction(t).is_none())
-            .collect();
+        let mut dropped: Vec<Txid> =
+            old_txids.into_iter().filter(|t| !self.entries.contains_key(t) && chain.transaction(t).is_none()).collect();
         dropped.sort();
         dropped
     }
 
     /// Coins an owner can spend now: confirmed coins no mempool transaction spends, and
     /// unconfirmed outputs to the owner that nothing spends yet. Sorted by outpoint.
-    pub fn spendable_coins(
-        &self,
-        chain: &ChainState,
-        owner: &PubKeyHash,
-    ) -> Vec<(OutPoint, TxOut)> {
+    pub fn spendable_coins(&self, chain: &ChainState, owner: &PubKeyHash) -> Vec<(OutPoint, TxOut)> {
         let mut coins: Vec<(OutPoint, TxOut)> = chain
             .utxos()
             .coins_of(owner)
@@ -451,10 +399,7 @@ impl Mempool {
             .collect();
         for entry in self.entries.values() {
             for (vout, output) in entry.tx.outputs.iter().enumerate() {
-                let outpoint = OutPoint {
-                    txid: entry.txid,
-                    vout: vout as u32,
-                };
+                let outpoint = OutPoint { txid: entry.txid, vout: vout as u32 };
                 if output.pubkey_hash == *owner && !self.spenders.contains_key(&outpoint) {
                     coins.push((outpoint, *output));
                 }
@@ -483,10 +428,7 @@ impl Mempool {
                 }
             }
         }
-        (
-            Amount::from_base_units(incoming),
-            Amount::from_base_units(outgoing),
-        )
+        (Amount::from_base_units(incoming), Amount::from_base_units(outgoing))
     }
 
     /// Transactions for a block of at most `max_bytes`: highest fee rate first, a transaction
@@ -503,10 +445,11 @@ impl Mempool {
                 if included.contains(&entry.txid) || bytes + entry.bytes > max_bytes {
                     continue;
                 }
-                let parents_in = entry.tx.spends().iter().all(|i| {
-                    !self.entries.contains_key(&i.prev_out.txid)
-                        || included.contains(&i.prev_out.txid)
-                });
+                let parents_in = entry
+                    .tx
+                    .spends()
+                    .iter()
+                    .all(|i| !self.entries.contains_key(&i.prev_out.txid) || included.contains(&i.prev_out.txid));
                 if parents_in {
                     included.insert(entry.txid);
                     bytes += entry.bytes;

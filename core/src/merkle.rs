@@ -51,10 +51,7 @@ mod tests {
             "e9a66845e05d5abc0ad04ec80f774a7e585c6e8db975962d069a522137b80c1d",
         ]);
         let (root, mutated) = merkle_root(&leaves);
-        assert_eq!(
-            root.to_string(),
-            "f3e94742aca4b5ef85488dc37c06c3282295ffec960994b2c0d5ac2a25a95766"
-        );
+        assert_eq!(root.to_string(), "f3e94742aca4b5ef85488dc37c06c3282295ffec960994b2c0d5ac2a25a95766");
         assert!(!mutated);
     }
 
@@ -88,11 +85,7 @@ mod tests {
         let mut next = Vec::new();
         let mut i = 0;
         while i < level.len() {
-            let right = if i + 1 < level.len() {
-                level[i + 1]
-            } else {
-                level[i]
-            };
+            let right = if i + 1 < level.len() { level[i + 1] } else { level[i] };
             let mut pair = level[i].to_vec();
             pair.extend_from_slice(&right);
             next.push(sha256d(&pair));

@@ -9,9 +9,8 @@ use crate::hash::BlockHash;
 use crate::header::{BlockHeader, HEADER_BYTES};
 use crate::pow::{Target, TargetError};
 
-const SHA256_INIT: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
+const SHA256_INIT: [u32; 8] =
+    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
 /// Where the nonce sits in the header's second 64-byte block.
 const NONCE_OFFSET: usize = 76 - 64;
@@ -55,14 +54,8 @@ impl NonceSearch {
         tail[56..].copy_from_slice(&((HEADER_BYTES as u64) * 8).to_be_bytes());
 
         let target_be = target.to_be_bytes();
-        let target_top =
-            u32::from_be_bytes([target_be[0], target_be[1], target_be[2], target_be[3]]);
-        Ok(NonceSearch {
-            midstate,
-            tail,
-            target,
-            target_top,
-        })
+        let target_top = u32::from_be_bytes([target_be[0], target_be[1], target_be[2], target_be[3]]);
+        Ok(NonceSearch { midstate, tail, target, target_top })
     }
 
     /// The padded block of the second SHA-256, with its 32 digest bytes still to fill in.
@@ -123,9 +116,7 @@ impl NonceSearch {
             }
             nonce += 1;
         }
-        SearchOutcome::Exhausted {
-            tried: end.saturating_sub(u64::from(start)),
-        }
+        SearchOutcome::Exhausted { tried: end.saturating_sub(u64::from(start)) }
     }
 }
 
@@ -147,39 +138,21 @@ mod tests {
         let header = bitcoin_genesis();
         let search = NonceSearch::new(&header).unwrap();
         let outcome = search.search(header.nonce - 1000, 2000);
-        assert_eq!(
-            outcome,
-            SearchOutcome::Found {
-                nonce: header.nonce,
-                hash: header.block_hash()
-            }
-        );
+        assert_eq!(outcome, SearchOutcome::Found { nonce: header.nonce, hash: header.block_hash() });
     }
 
     #[test]
     fn exhausts_a_range_without_a_solution() {
         let header = bitcoin_genesis();
         let search = NonceSearch::new(&header).unwrap();
-        assert_eq!(
-            search.search(0, 1000),
-            SearchOutcome::Exhausted { tried: 1000 }
-        );
-        assert_eq!(
-            search.search(u32::MAX - 1, 1000),
-            SearchOutcome::Exhausted { tried: 2 }
-        );
-        assert_eq!(
-            search.search(u32::MAX, u64::MAX),
-            SearchOutcome::Exhausted { tried: 1 }
-        );
+        assert_eq!(search.search(0, 1000), SearchOutcome::Exhausted { tried: 1000 });
+        assert_eq!(search.search(u32::MAX - 1, 1000), SearchOutcome::Exhausted { tried: 2 });
+        assert_eq!(search.search(u32::MAX, u64::MAX), SearchOutcome::Exhausted { tried: 1 });
     }
 
     #[test]
     fn easy_target_is_found_quickly() {
-        let header = BlockHeader {
-            bits: CompactTarget(0x207fffff),
-            ..bitcoin_genesis()
-        };
+        let header = BlockHeader { bits: CompactTarget(0x207fffff), ..bitcoin_genesis() };
         let search = NonceSearch::new(&header).unwrap();
         match search.search(0, 1000) {
             SearchOutcome::Found { nonce, hash } => {

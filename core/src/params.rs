@@ -159,9 +159,7 @@ impl ChainParams {
     pub fn pow_limit_target(&self) -> Target {
         // Both networks' limits are valid compact targets; a hand-made one that is not falls
         // back to the smallest target, which no block meets rather than any block.
-        self.pow_limit
-            .to_target()
-            .unwrap_or(Target::from_be_bytes([0; 32]))
+        self.pow_limit.to_target().unwrap_or(Target::from_be_bytes([0; 32]))
     }
 
     /// The retarget: whether a block at `height` starts a new period.
@@ -173,12 +171,7 @@ impl ChainParams {
     /// last period took (from its first block to the parent of the new one), divided by the
     /// time it should have taken, the ratio clamped to `max_retarget_factor` either way and the
     /// result capped at `pow_limit`.
-    pub fn retarget(
-        &self,
-        previous: CompactTarget,
-        first_time: u32,
-        last_time: u32,
-    ) -> CompactTarget {
+    pub fn retarget(&self, previous: CompactTarget, first_time: u32, last_time: u32) -> CompactTarget {
         let expected = u64::from(self.retarget_interval) * u64::from(self.target_spacing_secs);
         let factor = u64::from(self.max_retarget_factor.max(1));
         let actual = i64::from(last_time) - i64::from(first_time);
@@ -213,17 +206,11 @@ mod tests {
         // On time: unchanged.
         assert_eq!(p.retarget(start, 1000, 1000 + expected), start);
         // Twice as fast: target halves (harder).
-        let faster = p
-            .retarget(start, 1000, 1000 + expected / 2)
-            .to_target()
-            .unwrap();
+        let faster = p.retarget(start, 1000, 1000 + expected / 2).to_target().unwrap();
         assert!(faster < t0);
         assert_eq!(faster, t0.scaled(1, 2, &p.pow_limit_target()));
         // A hundred times slower is clamped to four times easier, and capped at the limit.
-        let slower = p
-            .retarget(start, 1000, 1000 + expected * 100)
-            .to_target()
-            .unwrap();
+        let slower = p.retarget(start, 1000, 1000 + expected * 100).to_target().unwrap();
         assert_eq!(slower, t0.scaled(4, 1, &p.pow_limit_target()));
         assert_eq!(p.retarget(p.pow_limit, 0, expected * 100), p.pow_limit);
         // A clock running backwards is clamped too.
@@ -243,10 +230,7 @@ mod tests {
     fn fee_rates() {
         assert_eq!(FeeRate(1000).fee_for(250), Amount::from_base_units(250));
         assert_eq!(FeeRate(1).fee_for(250), Amount::from_base_units(1));
-        assert_eq!(
-            FeeRate::of(Amount::from_base_units(500), 250),
-            FeeRate(2000)
-        );
+        assert_eq!(FeeRate::of(Amount::from_base_units(500), 250), FeeRate(2000));
         assert_eq!("main".parse::<Network>(), Ok(Network::Main));
         assert!("mainnet".parse::<Network>().is_err());
     }

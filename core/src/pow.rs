@@ -64,18 +64,14 @@ impl CompactTarget {
         if mantissa != 0 && self.0 & 0x0080_0000 != 0 {
             return Err(TargetError::Negative);
         }
-        if mantissa != 0
-            && (size > 34 || (mantissa > 0xff && size > 33) || (mantissa > 0xffff && size > 32))
-        {
+        if mantissa != 0 && (size > 34 || (mantissa > 0xff && size > 33) || (mantissa > 0xffff && size > 32)) {
             return Err(TargetError::Overflow);
         }
         let value = if size <= 3 {
             U256::from_u64(u64::from(mantissa >> (8 * (3 - size))))
         } else {
             // A zero mantissa skipped the overflow check above, so its size may be anything.
-            U256::from_u64(u64::from(mantissa))
-                .overflowing_shl_vartime(8 * (size - 3))
-                .ok_or(TargetError::Overflow)?
+            U256::from_u64(u64::from(mantissa)).overflowing_shl_vartime(8 * (size - 3)).ok_or(TargetError::Overflow)?
         };
         if value == U256::ZERO {
             return Err(TargetError::Zero);
@@ -102,11 +98,9 @@ impl Target {
     /// The compact form, following Bitcoin's `GetCompact` (it rounds down to 3 bytes of mantissa).
     pub fn to_compact(&self) -> CompactTarget {
         let mut size = self.0.bit_width().div_ceil(8);
-        let mut compact = if size <= 3 {
-            low_u64(&self.0) << (8 * (3 - size))
-        } else {
-            low_u64(&self.0.shr_vartime(8 * (size - 3)))
-        } as u32;
+        let mut compact =
+            if size <= 3 { low_u64(&self.0) << (8 * (3 - size)) } else { low_u64(&self.0.shr_vartime(8 * (size - 3))) }
+                as u32;
         if compact & 0x0080_0000 != 0 {
             compact >>= 8;
             size += 1;
@@ -184,31 +178,17 @@ mod tests {
 
     #[test]
     fn bitcoin_genesis_bits_expand() {
-        assert_eq!(
-            target_hex(0x1d00ffff),
-            "00000000ffff0000000000000000000000000000000000000000000000000000"
-        );
+        assert_eq!(target_hex(0x1d00ffff), "00000000ffff0000000000000000000000000000000000000000000000000000");
     }
 
     #[test]
     fn bitcoin_block_100000_bits_expand() {
-        assert_eq!(
-            target_hex(0x1b04864c),
-            "000000000004864c000000000000000000000000000000000000000000000000"
-        );
+        assert_eq!(target_hex(0x1b04864c), "000000000004864c000000000000000000000000000000000000000000000000");
     }
 
     #[test]
     fn compact_round_trips_for_normalised_values() {
-        for bits in [
-            0x1d00ffffu32,
-            0x1b04864c,
-            0x207fffff,
-            0x1e020000,
-            0x03123456,
-            0x04123456,
-            0x02008000,
-        ] {
+        for bits in [0x1d00ffffu32, 0x1b04864c, 0x207fffff, 0x1e020000, 0x03123456, 0x04123456, 0x02008000] {
             let target = CompactTarget(bits).to_target().unwrap();
             assert_eq!(target.to_compact(), CompactTarget(bits), "bits {bits:08x}");
         }
@@ -219,27 +199,12 @@ mod tests {
         // A zero mantissa with a size too large to shift by: an error, not a panic.
         assert!(CompactTarget(0x23000000).to_target().is_err());
         assert!(CompactTarget(0xff000000).to_target().is_err());
-        assert_eq!(
-            CompactTarget(0x04923456).to_target(),
-            Err(TargetError::Negative)
-        );
-        assert_eq!(
-            CompactTarget(0xff123456).to_target(),
-            Err(TargetError::Overflow)
-        );
-        assert_eq!(
-            CompactTarget(0x21010000).to_target(),
-            Err(TargetError::Overflow)
-        );
-        assert_eq!(
-            CompactTarget(0x00000000).to_target(),
-            Err(TargetError::Zero)
-        );
+        assert_eq!(CompactTarget(0x04923456).to_target(), Err(TargetError::Negative));
+        assert_eq!(CompactTarget(0xff123456).to_target(), Err(TargetError::Overflow));
+        assert_eq!(CompactTarget(0x21010000).to_target(), Err(TargetError::Overflow));
+        assert_eq!(CompactTarget(0x00000000).to_target(), Err(TargetError::Zero));
         // The mantissa is shifted out entirely: zero.
-        assert_eq!(
-            CompactTarget(0x01003456).to_target(),
-            Err(TargetError::Zero)
-        );
+        assert_eq!(CompactTarget(0x01003456).to_target(), Err(TargetError::Zero));
     }
 
     proptest::proptest! {
@@ -264,14 +229,8 @@ mod tests {
     fn scaling_is_clamped_by_the_limit() {
         let limit = CompactTarget(0x207fffff).to_target().unwrap();
         let t = CompactTarget(0x1d00ffff).to_target().unwrap();
-        assert_eq!(
-            t.scaled(4, 1, &limit).to_compact(),
-            CompactTarget(0x1d03fffc)
-        );
-        assert_eq!(
-            t.scaled(1, 4, &limit).to_compact(),
-            CompactTarget(0x1c3fffc0)
-        );
+        assert_eq!(t.scaled(4, 1, &limit).to_compact(), CompactTarget(0x1d03fffc));
+        assert_eq!(t.scaled(1, 4, &limit).to_compact(), CompactTarget(0x1c3fffc0));
         assert_eq!(limit.scaled(4, 1, &limit), limit);
         let max = Target::from_be_bytes(from_hex::<32>(&"f".repeat(64)).unwrap());
         assert_eq!(max.scaled(u64::MAX, 1, &limit), limit);
@@ -280,13 +239,9 @@ mod tests {
     #[test]
     fn hash_meets_target_compares_as_little_endian_number() {
         let target = CompactTarget(0x1d00ffff).to_target().unwrap();
-        let genesis: BlockHash = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
-            .parse()
-            .unwrap();
+        let genesis: BlockHash = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f".parse().unwrap();
         assert!(target.is_met_by(&genesis));
-        let too_big: BlockHash = "0000000100000000000000000000000000000000000000000000000000000000"
-            .parse()
-            .unwrap();
+        let too_big: BlockHash = "0000000100000000000000000000000000000000000000000000000000000000".parse().unwrap();
         assert!(!target.is_met_by(&too_big));
     }
 }

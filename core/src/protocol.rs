@@ -4,9 +4,7 @@
 use core::fmt;
 
 use crate::block::Block;
-use crate::encode::{
-    DecodeError, Encoding, Reader, write_compact_size, write_list, write_var_bytes,
-};
+use crate::encode::{DecodeError, Encoding, Reader, write_compact_size, write_list, write_var_bytes};
 use crate::hash::{BlockHash, Txid, sha256d};
 use crate::header::{BlockHeader, HEADER_BYTES};
 use crate::pow::Work;
@@ -57,10 +55,7 @@ impl Role {
             1 => Ok(Role::Relay),
             2 => Ok(Role::Wallet),
             3 => Ok(Role::Miner),
-            _ => Err(DecodeError::Invalid {
-                what: "role",
-                reason: "must be 1 (relay), 2 (wallet) or 3 (miner)",
-            }),
+            _ => Err(DecodeError::Invalid { what: "role", reason: "must be 1 (relay), 2 (wallet) or 3 (miner)" }),
         }
     }
 }
@@ -144,10 +139,7 @@ impl RejectCode {
             0x10 => Ok(RejectCode::Invalid),
             0x12 => Ok(RejectCode::Duplicate),
             0x40 => Ok(RejectCode::Policy),
-            _ => Err(DecodeError::Invalid {
-                what: "reject code",
-                reason: "unknown code",
-            }),
+            _ => Err(DecodeError::Invalid { what: "reject code", reason: "unknown code" }),
         }
     }
 }
@@ -216,10 +208,7 @@ impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProtocolError::Truncated { bytes } => {
-                write!(
-                    f,
-                    "a message of {bytes} bytes is shorter than the {ENVELOPE_BYTES}-byte envelope"
-                )
+                write!(f, "a message of {bytes} bytes is shorter than the {ENVELOPE_BYTES}-byte envelope")
             }
             ProtocolError::WrongMagic { expected, found } => write!(
                 f,
@@ -232,10 +221,7 @@ impl fmt::Display for ProtocolError {
                 write!(f, "a payload of {bytes} bytes is over the {max}-byte limit")
             }
             ProtocolError::LengthMismatch { declared, actual } => {
-                write!(
-                    f,
-                    "the envelope declares {declared} payload bytes but {actual} came"
-                )
+                write!(f, "the envelope declares {declared} payload bytes but {actual} came")
             }
             ProtocolError::BadChecksum => f.write_str("the payload checksum does not match"),
             ProtocolError::Payload { command, error } => write!(f, "malformed {command}: {error}"),
@@ -267,10 +253,7 @@ impl Encoding for Inventory {
         match r.u32()? {
             INV_TX => Ok(Inventory::Tx(Txid::decode_from(r)?)),
             INV_BLOCK => Ok(Inventory::Block(BlockHash::decode_from(r)?)),
-            _ => Err(DecodeError::Invalid {
-                what: "inventory type",
-                reason: "must be 1 (tx) or 2 (block)",
-            }),
+            _ => Err(DecodeError::Invalid { what: "inventory type", reason: "must be 1 (tx) or 2 (block)" }),
         }
     }
 }
@@ -281,10 +264,7 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
 
 fn read_string(r: &mut Reader<'_>, what: &'static str, max: usize) -> Result<String, DecodeError> {
     let bytes = r.var_bytes(what, max)?;
-    String::from_utf8(bytes).map_err(|_| DecodeError::Invalid {
-        what,
-        reason: "not UTF-8",
-    })
+    String::from_utf8(bytes).map_err(|_| DecodeError::Invalid { what, reason: "not UTF-8" })
 }
 
 impl Encoding for PeerAddress {
@@ -293,10 +273,7 @@ impl Encoding for PeerAddress {
         self.last_seen.encode_to(out);
     }
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(PeerAddress {
-            url: read_string(r, "address bytes", MAX_ADDR_BYTES)?,
-            last_seen: r.u64()?,
-        })
+        Ok(PeerAddress { url: read_string(r, "address bytes", MAX_ADDR_BYTES)?, last_seen: r.u64()? })
     }
 }
 
@@ -331,10 +308,7 @@ impl Encoding for GetHeaders {
         self.stop.encode_to(out);
     }
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(GetHeaders {
-            locator: r.list("locator hashes", MAX_LOCATOR_HASHES, 32)?,
-            stop: BlockHash::decode_from(r)?,
-        })
+        Ok(GetHeaders { locator: r.list("locator hashes", MAX_LOCATOR_HASHES, 32)?, stop: BlockHash::decode_from(r)? })
     }
 }
 
@@ -381,9 +355,7 @@ impl Message {
             Message::Verack | Message::GetAddr | Message::Mempool => {}
             Message::Ping(nonce) | Message::Pong(nonce) => nonce.encode_to(out),
             Message::Addr(addrs) => write_list(out, addrs),
-            Message::Inv(items) | Message::GetData(items) | Message::NotFound(items) => {
-                write_list(out, items)
-            }
+            Message::Inv(items) | Message::GetData(items) | Message::NotFound(items) => write_list(out, items),
             Message::GetHeaders(g) => g.encode_to(out),
             Message::Headers(headers) => {
                 write_compact_size(out, headers.len() as u64);
@@ -408,12 +380,8 @@ impl Message {
             "getaddr" => Message::GetAddr,
             "addr" => Message::Addr(r.list("addresses", MAX_ADDRS, ADDR_MIN_BYTES)?),
             "inv" => Message::Inv(r.list("inventory items", MAX_INV_ITEMS, INV_ITEM_BYTES)?),
-            "getdata" => {
-                Message::GetData(r.list("inventory items", MAX_INV_ITEMS, INV_ITEM_BYTES)?)
-            }
-            "notfound" => {
-                Message::NotFound(r.list("inventory items", MAX_INV_ITEMS, INV_ITEM_BYTES)?)
-            }
+            "getdata" => Message::GetData(r.list("inventory items", MAX_INV_ITEMS, INV_ITEM_BYTES)?),
+            "notfound" => Message::NotFound(r.list("inventory items", MAX_INV_ITEMS, INV_ITEM_BYTES)?),
             "getheaders" => Message::GetHeaders(GetHeaders::decode_from(&mut r)?),
             "headers" => Message::Headers(r.list("headers", MAX_HEADERS, HEADER_BYTES)?),
             "block" => Message::Block(Block::decode_from(&mut r)?),
@@ -421,10 +389,7 @@ impl Message {
             "mempool" => Message::Mempool,
             "reject" => Message::Reject(Reject::decode_from(&mut r)?),
             _ => {
-                return Err(DecodeError::Invalid {
-                    what: "command",
-                    reason: "not a known command",
-                });
+                return Err(DecodeError::Invalid { what: "command", reason: "not a known command" });
             }
         };
         r.finish()?;
@@ -456,32 +421,22 @@ impl Message {
         let mut found = [0u8; 4];
         found.copy_from_slice(&envelope[0..4]);
         if found != magic {
-            return Err(ProtocolError::WrongMagic {
-                expected: magic,
-                found,
-            });
+            return Err(ProtocolError::WrongMagic { expected: magic, found });
         }
         let command = parse_command(&envelope[4..16])?;
         let mut length = [0u8; 4];
         length.copy_from_slice(&envelope[16..20]);
         let declared = u32::from_le_bytes(length) as usize;
         if declared > MAX_PAYLOAD_BYTES {
-            return Err(ProtocolError::PayloadTooLarge {
-                bytes: declared,
-                max: MAX_PAYLOAD_BYTES,
-            });
+            return Err(ProtocolError::PayloadTooLarge { bytes: declared, max: MAX_PAYLOAD_BYTES });
         }
         if declared != payload.len() {
-            return Err(ProtocolError::LengthMismatch {
-                declared,
-                actual: payload.len(),
-            });
+            return Err(ProtocolError::LengthMismatch { declared, actual: payload.len() });
         }
         if sha256d(payload)[..4] != envelope[20..24] {
             return Err(ProtocolError::BadChecksum);
         }
-        Message::decode_payload(command, payload)
-            .map_err(|error| ProtocolError::Payload { command, error })
+        Message::decode_payload(command, payload).map_err(|error| ProtocolError::Payload { command, error })
     }
 }
 
@@ -511,11 +466,7 @@ fn parse_command(field: &[u8]) -> Result<&'static str, ProtocolError> {
     if padding.iter().any(|b| *b != 0) {
         return Err(ProtocolError::UnknownCommand(shown));
     }
-    COMMANDS
-        .iter()
-        .find(|c| c.as_bytes() == name)
-        .copied()
-        .ok_or(ProtocolError::UnknownCommand(shown))
+    COMMANDS.iter().find(|c| c.as_bytes() == name).copied().ok_or(ProtocolError::UnknownCommand(shown))
 }
 
 #[cfg(test)]
@@ -552,23 +503,20 @@ mod tests {
             any::<u64>(),
             "[a-z/0-9.]{0,64}",
         )
-            .prop_map(
-                |(protocol_version, role, genesis, best_height, work, time, nonce, user_agent)| {
-                    Message::Version(Version {
-                        protocol_version,
-                        role,
-                        genesis: BlockHash(genesis),
-                        best_height,
-                        best_work: Work::from_be_bytes(work),
-                        time,
-                        nonce,
-                        user_agent,
-                    })
-                },
-            );
+            .prop_map(|(protocol_version, role, genesis, best_height, work, time, nonce, user_agent)| {
+                Message::Version(Version {
+                    protocol_version,
+                    role,
+                    genesis: BlockHash(genesis),
+                    best_height,
+                    best_work: Work::from_be_bytes(work),
+                    time,
+                    nonce,
+                    user_agent,
+                })
+            });
         let addr = prop::collection::vec(
-            ("ws://[a-z0-9.:/]{0,40}", any::<u64>())
-                .prop_map(|(url, last_seen)| PeerAddress { url, last_seen }),
+            ("ws://[a-z0-9.:/]{0,40}", any::<u64>()).prop_map(|(url, last_seen)| PeerAddress { url, last_seen }),
             0..5,
         );
         let items = || prop::collection::vec(arb_inventory(), 0..6);
@@ -588,20 +536,17 @@ mod tests {
             items().prop_map(Message::Inv),
             items().prop_map(Message::GetData),
             items().prop_map(Message::NotFound),
-            (
-                prop::collection::vec(any::<[u8; 32]>().prop_map(BlockHash), 0..8),
-                any::<[u8; 32]>()
-            )
-                .prop_map(|(locator, stop)| Message::GetHeaders(GetHeaders {
-                    locator,
-                    stop: BlockHash(stop)
-                })),
+            (prop::collection::vec(any::<[u8; 32]>().prop_map(BlockHash), 0..8), any::<[u8; 32]>())
+                .prop_map(|(locator, stop)| Message::GetHeaders(GetHeaders { locator, stop: BlockHash(stop) })),
             prop::collection::vec(arb_header(), 0..4).prop_map(Message::Headers),
             arb_block().prop_map(Message::Block),
             arb_tx().prop_map(Message::Tx),
             Just(Message::Mempool),
-            (arb_inventory(), code, "\\PC{0,40}")
-                .prop_map(|(item, code, reason)| Message::Reject(Reject { item, code, reason })),
+            (arb_inventory(), code, "\\PC{0,40}").prop_map(|(item, code, reason)| Message::Reject(Reject {
+                item,
+                code,
+                reason
+            })),
         ]
     }
 
@@ -639,66 +584,39 @@ mod tests {
         assert_eq!(&frame[20..24], &sha256d(&frame[24..])[..4]);
         assert_eq!(&frame[24..], &[8, 7, 6, 5, 4, 3, 2, 1]);
         // An empty payload's checksum is SHA-256d of nothing: 5df6e0e2.
-        assert_eq!(
-            &Message::Verack.to_frame(MAGIC)[20..24],
-            &[0x5d, 0xf6, 0xe0, 0xe2]
-        );
+        assert_eq!(&Message::Verack.to_frame(MAGIC)[20..24], &[0x5d, 0xf6, 0xe0, 0xe2]);
     }
 
     #[test]
     fn envelope_errors_are_typed() {
         let frame = Message::Ping(7).to_frame(MAGIC);
-        assert_eq!(
-            Message::from_frame(&frame[..10], MAGIC),
-            Err(ProtocolError::Truncated { bytes: 10 })
-        );
+        assert_eq!(Message::from_frame(&frame[..10], MAGIC), Err(ProtocolError::Truncated { bytes: 10 }));
         let other = [1, 2, 3, 4];
         assert_eq!(
             Message::from_frame(&frame, other),
-            Err(ProtocolError::WrongMagic {
-                expected: other,
-                found: MAGIC
-            })
+            Err(ProtocolError::WrongMagic { expected: other, found: MAGIC })
         );
 
         let mut bad_checksum = frame.clone();
         bad_checksum[30] ^= 1;
-        assert_eq!(
-            Message::from_frame(&bad_checksum, MAGIC),
-            Err(ProtocolError::BadChecksum)
-        );
+        assert_eq!(Message::from_frame(&bad_checksum, MAGIC), Err(ProtocolError::BadChecksum));
 
         let mut unknown = frame.clone();
         unknown[4..16].copy_from_slice(b"pingx\0\0\0\0\0\0\0");
-        assert_eq!(
-            Message::from_frame(&unknown, MAGIC),
-            Err(ProtocolError::UnknownCommand("pingx".into()))
-        );
+        assert_eq!(Message::from_frame(&unknown, MAGIC), Err(ProtocolError::UnknownCommand("pingx".into())));
         let mut unpadded = frame.clone();
         unpadded[4..16].copy_from_slice(b"ping\0\0\0\0\0\0\0x");
-        assert!(matches!(
-            Message::from_frame(&unpadded, MAGIC),
-            Err(ProtocolError::UnknownCommand(_))
-        ));
+        assert!(matches!(Message::from_frame(&unpadded, MAGIC), Err(ProtocolError::UnknownCommand(_))));
 
         let mut short = frame.clone();
         short.pop();
-        assert_eq!(
-            Message::from_frame(&short, MAGIC),
-            Err(ProtocolError::LengthMismatch {
-                declared: 8,
-                actual: 7
-            })
-        );
+        assert_eq!(Message::from_frame(&short, MAGIC), Err(ProtocolError::LengthMismatch { declared: 8, actual: 7 }));
 
         let mut oversize = frame.clone();
         oversize[16..20].copy_from_slice(&4_000_001u32.to_le_bytes());
         assert_eq!(
             Message::from_frame(&oversize, MAGIC),
-            Err(ProtocolError::PayloadTooLarge {
-                bytes: 4_000_001,
-                max: MAX_PAYLOAD_BYTES
-            })
+            Err(ProtocolError::PayloadTooLarge { bytes: 4_000_001, max: MAX_PAYLOAD_BYTES })
         );
     }
 
@@ -721,30 +639,21 @@ mod tests {
         write_compact_size(&mut payload, 50_001);
         assert!(matches!(
             Message::from_frame(&frame_with("inv", &payload), MAGIC),
-            Err(ProtocolError::Payload {
-                command: "inv",
-                error: DecodeError::TooMany { max: 50_000, .. }
-            })
+            Err(ProtocolError::Payload { command: "inv", error: DecodeError::TooMany { max: 50_000, .. } })
         ));
         // 102 locator hashes.
         let mut payload = Vec::new();
         write_compact_size(&mut payload, 102);
         assert!(matches!(
             Message::from_frame(&frame_with("getheaders", &payload), MAGIC),
-            Err(ProtocolError::Payload {
-                error: DecodeError::TooMany { max: 101, .. },
-                ..
-            })
+            Err(ProtocolError::Payload { error: DecodeError::TooMany { max: 101, .. }, .. })
         ));
         // 2,001 headers.
         let mut payload = Vec::new();
         write_compact_size(&mut payload, 2_001);
         assert!(matches!(
             Message::from_frame(&frame_with("headers", &payload), MAGIC),
-            Err(ProtocolError::Payload {
-                error: DecodeError::TooMany { max: 2_000, .. },
-                ..
-            })
+            Err(ProtocolError::Payload { error: DecodeError::TooMany { max: 2_000, .. }, .. })
         ));
         // 40,000 items claimed with one item's bytes: refused before allocating.
         let mut payload = Vec::new();
@@ -752,10 +661,7 @@ mod tests {
         Inventory::Tx(Txid([1; 32])).encode_to(&mut payload);
         assert!(matches!(
             Message::from_frame(&frame_with("getdata", &payload), MAGIC),
-            Err(ProtocolError::Payload {
-                error: DecodeError::UnexpectedEnd { .. },
-                ..
-            })
+            Err(ProtocolError::Payload { error: DecodeError::UnexpectedEnd { .. }, .. })
         ));
     }
 
@@ -763,19 +669,13 @@ mod tests {
     fn payloads_must_be_consumed_exactly() {
         assert!(matches!(
             Message::from_frame(&frame_with("verack", &[0]), MAGIC),
-            Err(ProtocolError::Payload {
-                command: "verack",
-                error: DecodeError::TrailingBytes(1)
-            })
+            Err(ProtocolError::Payload { command: "verack", error: DecodeError::TrailingBytes(1) })
         ));
         let mut payload = 9u64.to_le_bytes().to_vec();
         payload.push(0);
         assert!(matches!(
             Message::from_frame(&frame_with("pong", &payload), MAGIC),
-            Err(ProtocolError::Payload {
-                error: DecodeError::TrailingBytes(1),
-                ..
-            })
+            Err(ProtocolError::Payload { error: DecodeError::TrailingBytes(1), .. })
         ));
     }
 

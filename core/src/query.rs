@@ -18,10 +18,7 @@ pub fn balance(chain: &ChainState, mempool: &Mempool, owner: &PubKeyHash) -> Bal
     let confirmed = chain.balance(owner);
     let (incoming, outgoing) = mempool.pending(chain, owner);
     let pending = Amount::from_base_units(
-        confirmed
-            .base_units()
-            .saturating_add(incoming.base_units())
-            .saturating_sub(outgoing.base_units()),
+        confirmed.base_units().saturating_add(incoming.base_units()).saturating_sub(outgoing.base_units()),
     );
     Balance { confirmed, pending }
 }
@@ -38,12 +35,7 @@ pub struct HistoryItem {
 
 impl From<&HistoryEntry> for HistoryItem {
     fn from(e: &HistoryEntry) -> Self {
-        HistoryItem {
-            txid: e.txid,
-            height: Some(e.height),
-            received: e.received,
-            sent: e.sent,
-        }
+        HistoryItem { txid: e.txid, height: Some(e.height), received: e.received, sent: e.sent }
     }
 }
 
@@ -51,27 +43,16 @@ impl From<&HistoryEntry> for HistoryItem {
 pub fn history(chain: &ChainState, mempool: &Mempool, owner: &PubKeyHash) -> Vec<HistoryItem> {
     let mut items = Vec::new();
     for entry in mempool.entries().into_iter().rev() {
-        let received = entry
-            .tx
-            .outputs
-            .iter()
-            .filter(|o| o.pubkey_hash == *owner)
-            .map(|o| o.amount.base_units())
-            .sum::<u64>();
+        let received =
+            entry.tx.outputs.iter().filter(|o| o.pubkey_hash == *owner).map(|o| o.amount.base_units()).sum::<u64>();
         let sent = entry
             .tx
             .spends()
             .iter()
             .filter_map(|i| {
-                chain
-                    .utxos()
-                    .get(&i.prev_out)
-                    .map(|c| c.output)
-                    .or_else(|| {
-                        mempool
-                            .get(&i.prev_out.txid)
-                            .and_then(|p| p.tx.outputs.get(i.prev_out.vout as usize).copied())
-                    })
+                chain.utxos().get(&i.prev_out).map(|c| c.output).or_else(|| {
+                    mempool.get(&i.prev_out.txid).and_then(|p| p.tx.outputs.get(i.prev_out.vout as usize).copied())
+                })
             })
             .filter(|o| o.pubkey_hash == *owner)
             .map(|o| o.amount.base_units())

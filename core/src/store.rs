@@ -27,13 +27,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
-        Table::Meta,
-        Table::Index,
-        Table::Blocks,
-        Table::Undo,
-        Table::Utxo,
-    ];
+    pub const ALL: [Table; 5] = [Table::Meta, Table::Index, Table::Blocks, Table::Undo, Table::Utxo];
 
     /// A stable name for stores that name their tables (redb tables, IndexedDB object stores).
     pub fn name(&self) -> &'static str {
@@ -78,19 +72,11 @@ impl WriteBatch {
     }
 
     pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
-        self.ops.push(WriteOp {
-            table,
-            key,
-            value: Some(value),
-        });
+        self.ops.push(WriteOp { table, key, value: Some(value) });
     }
 
     pub fn delete(&mut self, table: Table, key: Vec<u8>) {
-        self.ops.push(WriteOp {
-            table,
-            key,
-            value: None,
-        });
+        self.ops.push(WriteOp { table, key, value: None });
     }
 
     /// Appends another batch's writes after this one's.
@@ -128,17 +114,10 @@ impl Encoding for IndexRecord {
             0 => false,
             1 => true,
             _ => {
-                return Err(DecodeError::Invalid {
-                    what: "index flags",
-                    reason: "must be 0 or 1",
-                });
+                return Err(DecodeError::Invalid { what: "index flags", reason: "must be 0 or 1" });
             }
         };
-        Ok(IndexRecord {
-            header,
-            height,
-            has_data,
-        })
+        Ok(IndexRecord { header, height, has_data })
     }
 }
 
@@ -183,11 +162,7 @@ impl MemoryStore {
 
     /// Every key and value of a table, in key order.
     pub fn iter(&self, table: Table) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.tables
-            .get(&table)
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        self.tables.get(&table).into_iter().flatten().map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 
     pub fn table_len(&self, table: Table) -> usize {

@@ -40,25 +40,13 @@ impl BlockTemplate {
     ) -> BlockTemplate {
         let coinbase = Transaction {
             version: 1,
-            inputs: TxInputs::Coinbase(Coinbase {
-                height,
-                extra_nonce: 0,
-                witness_root: MerkleRoot::ZERO,
-                message,
-            }),
-            outputs: vec![TxOut {
-                amount: reward,
-                pubkey_hash: payee,
-            }],
+            inputs: TxInputs::Coinbase(Coinbase { height, extra_nonce: 0, witness_root: MerkleRoot::ZERO, message }),
+            outputs: vec![TxOut { amount: reward, pubkey_hash: payee }],
         };
         let mut all = Vec::with_capacity(txs.len() + 1);
         all.push(coinbase);
         all.extend(txs);
-        let mut template = BlockTemplate {
-            block: Block { header, txs: all },
-            height,
-            fees: Amount::ZERO,
-        };
+        let mut template = BlockTemplate { block: Block { header, txs: all }, height, fees: Amount::ZERO };
         template.recommit();
         template
     }
@@ -144,19 +132,11 @@ impl fmt::Display for TemplateError {
 impl std::error::Error for TemplateError {}
 
 /// A template as `spec` says, with the height, difficulty and time rules of its parent.
-pub fn build_template(
-    chain: &ChainState,
-    spec: TemplateSpec,
-) -> Result<BlockTemplate, TemplateError> {
+pub fn build_template(chain: &ChainState, spec: TemplateSpec) -> Result<BlockTemplate, TemplateError> {
     if spec.message.len() > MAX_COINBASE_MESSAGE {
-        return Err(TemplateError::MessageTooLong {
-            bytes: spec.message.len(),
-            max: MAX_COINBASE_MESSAGE,
-        });
+        return Err(TemplateError::MessageTooLong { bytes: spec.message.len(), max: MAX_COINBASE_MESSAGE });
     }
-    let parent = chain
-        .block_info(&spec.parent)
-        .ok_or(TemplateError::UnknownParent(spec.parent))?;
+    let parent = chain.block_info(&spec.parent).ok_or(TemplateError::UnknownParent(spec.parent))?;
     let params = chain.params();
     let height = parent.height.saturating_add(1);
     let min_time = chain.median_time_past(&spec.parent).saturating_add(1);
@@ -168,12 +148,8 @@ pub fn build_template(
         bits: chain.next_bits(parent),
         nonce: 0,
     };
-    let reward = params
-        .subsidy(height)
-        .checked_add(spec.fees)
-        .unwrap_or(Amount::MAX_MONEY);
-    let mut template =
-        BlockTemplate::assemble(header, height, spec.payee, reward, spec.txs, spec.message);
+    let reward = params.subsidy(height).checked_add(spec.fees).unwrap_or(Amount::MAX_MONEY);
+    let mut template = BlockTemplate::assemble(header, height, spec.payee, reward, spec.txs, spec.message);
     template.fees = spec.fees;
     Ok(template)
 }
@@ -189,9 +165,7 @@ pub fn block_template(
 ) -> Result<BlockTemplate, TemplateError> {
     let params = chain.params();
     let entries = mempool.select_for_block(params.max_block_bytes.saturating_sub(COINBASE_RESERVE));
-    let fees = entries
-        .iter()
-        .fold(Amount::ZERO, |sum, e| sum.checked_add(e.fee).unwrap_or(sum));
+    let fees = entries.iter().fold(Amount::ZERO, |sum, e| sum.checked_add(e.fee).unwrap_or(sum));
     let spec = TemplateSpec {
         parent: chain.tip(),
         payee,
@@ -213,10 +187,9 @@ pub enum GenesisError {
 impl fmt::Display for GenesisError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GenesisError::WrongNetwork { expected, found } => write!(
-                f,
-                "the address is for another network (version {found}, this network uses {expected})"
-            ),
+            GenesisError::WrongNetwork { expected, found } => {
+                write!(f, "the address is for another network (version {found}, this network uses {expected})")
+            }
             GenesisError::BadLimit(e) => write!(f, "the network's target limit is unusable: {e}"),
         }
     }
@@ -226,16 +199,9 @@ impl std::error::Error for GenesisError {}
 
 /// The seed's `createblockchain`: a genesis block whose coinbase pays the subsidy to `address`,
 /// at time `time`, mined at the network's easiest target.
-pub fn create_genesis(
-    params: &ChainParams,
-    address: &Address,
-    time: u32,
-) -> Result<Block, GenesisError> {
+pub fn create_genesis(params: &ChainParams, address: &Address, time: u32) -> Result<Block, GenesisError> {
     if address.version != params.address_version {
-        return Err(GenesisError::WrongNetwork {
-            expected: params.address_version,
-            found: address.version,
-        });
+        return Err(GenesisError::WrongNetwork { expected: params.address_version, found: address.version });
     }
     let header = BlockHeader {
         version: BLOCK_VERSION,

@@ -3,9 +3,7 @@
 use core::fmt;
 
 use crate::amount::Amount;
-use crate::encode::{
-    DecodeError, Encoding, Reader, write_compact_size, write_list, write_var_bytes,
-};
+use crate::encode::{DecodeError, Encoding, Reader, write_compact_size, write_list, write_var_bytes};
 use crate::hash::{MerkleRoot, PubKeyHash, Txid, Wtxid, sha256};
 use crate::keys::{PublicKey, SecretKey, Signature, SignatureError};
 
@@ -87,10 +85,9 @@ pub enum InputError {
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            InputError::KeyMismatch { input } => write!(
-                f,
-                "input {input}: the key does not own the spent output (its hash differs from the output's)"
-            ),
+            InputError::KeyMismatch { input } => {
+                write!(f, "input {input}: the key does not own the spent output (its hash differs from the output's)")
+            }
             InputError::BadSignature { input, error } => write!(f, "input {input}: {error}"),
         }
     }
@@ -104,10 +101,7 @@ impl Encoding for OutPoint {
         self.vout.encode_to(out);
     }
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(OutPoint {
-            txid: Txid::decode_from(r)?,
-            vout: r.u32()?,
-        })
+        Ok(OutPoint { txid: Txid::decode_from(r)?, vout: r.u32()? })
     }
 }
 
@@ -117,10 +111,7 @@ impl Encoding for TxOut {
         self.pubkey_hash.encode_to(out);
     }
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(TxOut {
-            amount: Amount::decode_from(r)?,
-            pubkey_hash: PubKeyHash::decode_from(r)?,
-        })
+        Ok(TxOut { amount: Amount::decode_from(r)?, pubkey_hash: PubKeyHash::decode_from(r)? })
     }
 }
 
@@ -204,9 +195,7 @@ impl Transaction {
     pub fn encoded_len(&self) -> usize {
         let inputs = match &self.inputs {
             TxInputs::Spend(inputs) => compact_size_len(inputs.len()) + inputs.len() * TX_IN_BYTES,
-            TxInputs::Coinbase(cb) => {
-                4 + 8 + 32 + compact_size_len(cb.message.len()) + cb.message.len()
-            }
+            TxInputs::Coinbase(cb) => 4 + 8 + 32 + compact_size_len(cb.message.len()) + cb.message.len(),
         };
         4 + 1 + inputs + compact_size_len(self.outputs.len()) + self.outputs.len() * TX_OUT_BYTES
     }
@@ -240,9 +229,7 @@ impl Transaction {
             }
         }
         let txid = self.txid();
-        let digests: Vec<[u8; 32]> = (0..self.spends().len())
-            .map(|i| self.sighash(&txid, spent_amounts, i))
-            .collect();
+        let digests: Vec<[u8; 32]> = (0..self.spends().len()).map(|i| self.sighash(&txid, spent_amounts, i)).collect();
         if let TxInputs::Spend(inputs) = &mut self.inputs {
             for (input, digest) in inputs.iter_mut().zip(&digests) {
                 input.signature = key.sign_digest(digest);
@@ -263,10 +250,7 @@ impl Transaction {
             input
                 .pubkey
                 .verify_digest(&digest, &input.signature)
-                .map_err(|error| InputError::BadSignature {
-                    input: index,
-                    error,
-                })?;
+                .map_err(|error| InputError::BadSignature { input: index, error })?;
         }
         Ok(())
     }
@@ -304,11 +288,7 @@ impl Encoding for Transaction {
             }
         };
         let outputs = r.list("outputs", MAX_TX_LIST_ITEMS, TX_OUT_BYTES)?;
-        Ok(Transaction {
-            version,
-            inputs,
-            outputs,
-        })
+        Ok(Transaction { version, inputs, outputs })
     }
 }
 
@@ -318,35 +298,25 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     pub(crate) fn arb_txout() -> impl Strategy<Value = TxOut> {
-        (any::<u64>(), any::<[u8; 20]>()).prop_map(|(a, h)| TxOut {
-            amount: Amount::from_base_units(a),
-            pubkey_hash: PubKeyHash(h),
-        })
+        (any::<u64>(), any::<[u8; 20]>())
+            .prop_map(|(a, h)| TxOut { amount: Amount::from_base_units(a), pubkey_hash: PubKeyHash(h) })
     }
 
     pub(crate) fn arb_tx() -> impl Strategy<Value = Transaction> {
-        let txin = (
-            any::<[u8; 32]>(),
-            any::<u32>(),
-            any::<bool>(),
-            any::<[u8; 32]>(),
-            prop::collection::vec(any::<u8>(), 64),
-        )
-            .prop_map(|(txid, vout, odd, x, sig)| {
-                let mut pubkey = [0u8; 33];
-                pubkey[0] = if odd { 3 } else { 2 };
-                pubkey[1..].copy_from_slice(&x);
-                let mut signature = [0u8; 64];
-                signature.copy_from_slice(&sig);
-                TxIn {
-                    prev_out: OutPoint {
-                        txid: Txid(txid),
-                        vout,
-                    },
-                    pubkey: PublicKey(pubkey),
-                    signature: Signature(signature),
-                }
-            });
+        let txin =
+            (any::<[u8; 32]>(), any::<u32>(), any::<bool>(), any::<[u8; 32]>(), prop::collection::vec(any::<u8>(), 64))
+                .prop_map(|(txid, vout, odd, x, sig)| {
+                    let mut pubkey = [0u8; 33];
+                    pubkey[0] = if odd { 3 } else { 2 };
+                    pubkey[1..].copy_from_slice(&x);
+                    let mut signature = [0u8; 64];
+                    signature.copy_from_slice(&sig);
+                    TxIn {
+                        prev_out: OutPoint { txid: Txid(txid), vout },
+                        pubkey: PublicKey(pubkey),
+                        signature: Signature(signature),
+                    }
+                });
         let coinbase = (
             any::<u32>(),
             any::<u64>(),
@@ -354,55 +324,29 @@ pub(crate) mod tests {
             prop::collection::vec(any::<u8>(), 0..=MAX_COINBASE_MESSAGE),
         )
             .prop_map(|(height, extra_nonce, root, message)| {
-                TxInputs::Coinbase(Coinbase {
-                    height,
-                    extra_nonce,
-                    witness_root: MerkleRoot(root),
-                    message,
-                })
+                TxInputs::Coinbase(Coinbase { height, extra_nonce, witness_root: MerkleRoot(root), message })
             });
-        let inputs = prop_oneof![
-            prop::collection::vec(txin, 0..4).prop_map(TxInputs::Spend),
-            coinbase
-        ];
-        (
-            any::<u32>(),
-            inputs,
-            prop::collection::vec(arb_txout(), 0..4),
-        )
-            .prop_map(|(version, inputs, outputs)| Transaction {
-                version,
-                inputs,
-                outputs,
-            })
+        let inputs = prop_oneof![prop::collection::vec(txin, 0..4).prop_map(TxInputs::Spend), coinbase];
+        (any::<u32>(), inputs, prop::collection::vec(arb_txout(), 0..4))
+            .prop_map(|(version, inputs, outputs)| Transaction { version, inputs, outputs })
     }
 
     fn signed_spend(key: &SecretKey, spent: &[TxOut], outputs: Vec<TxOut>) -> Transaction {
         let inputs = (0..spent.len())
             .map(|i| TxIn {
-                prev_out: OutPoint {
-                    txid: Txid([7; 32]),
-                    vout: i as u32,
-                },
+                prev_out: OutPoint { txid: Txid([7; 32]), vout: i as u32 },
                 pubkey: key.public_key(),
                 signature: Signature([0; 64]),
             })
             .collect();
-        let mut tx = Transaction {
-            version: 1,
-            inputs: TxInputs::Spend(inputs),
-            outputs,
-        };
+        let mut tx = Transaction { version: 1, inputs: TxInputs::Spend(inputs), outputs };
         let amounts: Vec<Amount> = spent.iter().map(|o| o.amount).collect();
         tx.sign_all(key, &amounts);
         tx
     }
 
     fn out(coins: u64, owner: &SecretKey) -> TxOut {
-        TxOut {
-            amount: Amount::from_coins(coins).unwrap(),
-            pubkey_hash: owner.public_key().pubkey_hash(),
-        }
+        TxOut { amount: Amount::from_coins(coins).unwrap(), pubkey_hash: owner.public_key().pubkey_hash() }
     }
 
     #[test]
@@ -435,10 +379,7 @@ pub(crate) mod tests {
         let mallory = SecretKey::from_entropy([3; 32]);
         let alices_coins = [out(10, &alice)];
         let theft = signed_spend(&mallory, &alices_coins, vec![out(10, &mallory)]);
-        assert_eq!(
-            theft.verify_inputs(&alices_coins),
-            Err(InputError::KeyMismatch { input: 0 })
-        );
+        assert_eq!(theft.verify_inputs(&alices_coins), Err(InputError::KeyMismatch { input: 0 }));
     }
 
     /// The seed's flaw: outputs could be rewritten after signing. Here the sighash covers them.
@@ -454,10 +395,7 @@ pub(crate) mod tests {
         redirected.outputs[0].pubkey_hash = mallory.public_key().pubkey_hash();
         assert!(matches!(
             redirected.verify_inputs(&spent),
-            Err(InputError::BadSignature {
-                input: 0,
-                error: SignatureError::Mismatch
-            })
+            Err(InputError::BadSignature { input: 0, error: SignatureError::Mismatch })
         ));
 
         let mut inflated = tx.clone();
@@ -491,10 +429,7 @@ pub(crate) mod tests {
     fn unknown_kind_is_a_decode_error() {
         let mut bytes = signed_spend(&SecretKey::from_entropy([1; 32]), &[], vec![]).to_bytes();
         bytes[4] = 2;
-        assert!(matches!(
-            Transaction::from_bytes(&bytes),
-            Err(DecodeError::Invalid { .. })
-        ));
+        assert!(matches!(Transaction::from_bytes(&bytes), Err(DecodeError::Invalid { .. })));
     }
 
     proptest! {

@@ -31,17 +31,10 @@ impl Encoding for Coin {
             0 => false,
             1 => true,
             _ => {
-                return Err(DecodeError::Invalid {
-                    what: "coin flags",
-                    reason: "must be 0 or 1",
-                });
+                return Err(DecodeError::Invalid { what: "coin flags", reason: "must be 0 or 1" });
             }
         };
-        Ok(Coin {
-            output,
-            height,
-            is_coinbase,
-        })
+        Ok(Coin { output, height, is_coinbase })
     }
 }
 
@@ -57,9 +50,7 @@ impl Encoding for BlockUndo {
         write_list(out, &self.spent);
     }
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(BlockUndo {
-            spent: r.list("spent coins", usize::MAX, COIN_BYTES)?,
-        })
+        Ok(BlockUndo { spent: r.list("spent coins", usize::MAX, COIN_BYTES)? })
     }
 }
 
@@ -101,10 +92,7 @@ impl UtxoSet {
 
     /// Adds a coin; returns the coin it replaced, if any.
     pub fn insert(&mut self, outpoint: OutPoint, coin: Coin) -> Option<Coin> {
-        self.by_owner
-            .entry(coin.output.pubkey_hash)
-            .or_default()
-            .insert(outpoint);
+        self.by_owner.entry(coin.output.pubkey_hash).or_default().insert(outpoint);
         let replaced = self.coins.insert(outpoint, coin);
         if let Some(old) = &replaced
             && old.output.pubkey_hash != coin.output.pubkey_hash
@@ -150,9 +138,7 @@ impl UtxoSet {
             .into_iter()
             .flatten()
             .filter_map(|op| self.coins.get(op))
-            .fold(0u64, |sum, c| {
-                sum.saturating_add(c.output.amount.base_units())
-            });
+            .fold(0u64, |sum, c| sum.saturating_add(c.output.amount.base_units()));
         Amount::from_base_units(units)
     }
 
@@ -176,10 +162,7 @@ mod tests {
 
     fn coin(owner: u8, units: u64) -> Coin {
         Coin {
-            output: TxOut {
-                amount: Amount::from_base_units(units),
-                pubkey_hash: PubKeyHash([owner; 20]),
-            },
+            output: TxOut { amount: Amount::from_base_units(units), pubkey_hash: PubKeyHash([owner; 20]) },
             height: 1,
             is_coinbase: false,
         }
@@ -188,28 +171,16 @@ mod tests {
     #[test]
     fn owner_index_follows_inserts_and_removes() {
         let mut set = UtxoSet::new();
-        let a = OutPoint {
-            txid: Txid([1; 32]),
-            vout: 0,
-        };
-        let b = OutPoint {
-            txid: Txid([1; 32]),
-            vout: 1,
-        };
+        let a = OutPoint { txid: Txid([1; 32]), vout: 0 };
+        let b = OutPoint { txid: Txid([1; 32]), vout: 1 };
         set.insert(a, coin(1, 5));
         set.insert(b, coin(1, 7));
-        assert_eq!(
-            set.balance_of(&PubKeyHash([1; 20])),
-            Amount::from_base_units(12)
-        );
+        assert_eq!(set.balance_of(&PubKeyHash([1; 20])), Amount::from_base_units(12));
         set.remove(&a);
         assert_eq!(set.coins_of(&PubKeyHash([1; 20])), vec![(b, coin(1, 7))]);
         set.insert(b, coin(2, 7));
         assert_eq!(set.balance_of(&PubKeyHash([1; 20])), Amount::ZERO);
-        assert_eq!(
-            set.balance_of(&PubKeyHash([2; 20])),
-            Amount::from_base_units(7)
-        );
+        assert_eq!(set.balance_of(&PubKeyHash([2; 20])), Amount::from_base_units(7));
     }
 
     proptest! {

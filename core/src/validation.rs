@@ -63,44 +63,28 @@ impl fmt::Display for TxError {
             TxError::OutputTooLarge { index } => {
                 write!(f, "output {index} is more than 21000000 coins")
             }
-            TxError::OutputTotalTooLarge => {
-                f.write_str("the outputs add up to more than 21000000 coins")
-            }
+            TxError::OutputTotalTooLarge => f.write_str("the outputs add up to more than 21000000 coins"),
             TxError::DuplicateInput(op) => {
                 write!(f, "output {op} is spent twice in the transaction")
             }
             TxError::TooLarge { bytes, max } => {
-                write!(
-                    f,
-                    "the transaction is {bytes} bytes, more than the limit of {max}"
-                )
+                write!(f, "the transaction is {bytes} bytes, more than the limit of {max}")
             }
-            TxError::UnexpectedCoinbase => {
-                f.write_str("a coinbase is only allowed first in a block")
-            }
+            TxError::UnexpectedCoinbase => f.write_str("a coinbase is only allowed first in a block"),
             TxError::CoinbaseMessageTooLong { bytes, max } => {
                 write!(f, "the coinbase message is {bytes} bytes, more than {max}")
             }
             TxError::MissingInput(op) => {
                 write!(f, "output {op} does not exist or is already spent")
             }
-            TxError::ImmatureCoinbase {
-                outpoint,
-                confirmations,
-                required,
-            } => write!(
+            TxError::ImmatureCoinbase { outpoint, confirmations, required } => write!(
                 f,
                 "coinbase output {outpoint} has {confirmations} confirmations; {required} are needed to spend it"
             ),
             TxError::InsufficientInputs { inputs, outputs } => {
-                write!(
-                    f,
-                    "the outputs ({outputs}) spend more than the inputs ({inputs})"
-                )
+                write!(f, "the outputs ({outputs}) spend more than the inputs ({inputs})")
             }
-            TxError::InputTotalTooLarge => {
-                f.write_str("the inputs add up to more than 21000000 coins")
-            }
+            TxError::InputTotalTooLarge => f.write_str("the inputs add up to more than 21000000 coins"),
             TxError::OverwritesUnspent(op) => write!(f, "output {op} already exists unspent"),
             TxError::Input(e) => e.fmt(f),
         }
@@ -185,26 +169,16 @@ impl fmt::Display for BlockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BlockError::BadTarget(e) => e.fmt(f),
-            BlockError::TargetAboveLimit => {
-                f.write_str("the target is easier than the network allows")
-            }
-            BlockError::HighHash => {
-                f.write_str("proof of work failed: the hash is above the target")
-            }
+            BlockError::TargetAboveLimit => f.write_str("the target is easier than the network allows"),
+            BlockError::HighHash => f.write_str("proof of work failed: the hash is above the target"),
             BlockError::NoTransactions => f.write_str("the block has no transactions"),
             BlockError::FirstNotCoinbase => f.write_str("the first transaction is not a coinbase"),
             BlockError::ExtraCoinbase { index } => {
                 write!(f, "transaction {index} is a second coinbase")
             }
-            BlockError::BadMerkleRoot => {
-                f.write_str("the Merkle root does not match the transactions")
-            }
-            BlockError::MutatedMerkleTree => {
-                f.write_str("duplicated transactions (CVE-2012-2459 Merkle mutation)")
-            }
-            BlockError::BadWitnessRoot => {
-                f.write_str("the coinbase's signature commitment does not match")
-            }
+            BlockError::BadMerkleRoot => f.write_str("the Merkle root does not match the transactions"),
+            BlockError::MutatedMerkleTree => f.write_str("duplicated transactions (CVE-2012-2459 Merkle mutation)"),
+            BlockError::BadWitnessRoot => f.write_str("the coinbase's signature commitment does not match"),
             BlockError::DuplicateTx(txid) => write!(f, "transaction {txid} appears twice"),
             BlockError::TooLarge { bytes, max } => {
                 write!(f, "the block is {bytes} bytes, more than {max}")
@@ -220,27 +194,17 @@ impl fmt::Display for BlockError {
             BlockError::BadBits { expected, found } => {
                 write!(f, "wrong difficulty: bits {found}, expected {expected}")
             }
-            BlockError::TimeTooOld { time, median } => write!(
-                f,
-                "the block time {time} is not after the median time {median} of the previous 11 blocks"
-            ),
+            BlockError::TimeTooOld { time, median } => {
+                write!(f, "the block time {time} is not after the median time {median} of the previous 11 blocks")
+            }
             BlockError::TimeTooNew { time, max } => {
-                write!(
-                    f,
-                    "the block time {time} is too far in the future (at most {max})"
-                )
+                write!(f, "the block time {time} is too far in the future (at most {max})")
             }
             BlockError::BadCoinbaseHeight { expected, found } => {
-                write!(
-                    f,
-                    "the coinbase says height {found}, the block is at height {expected}"
-                )
+                write!(f, "the coinbase says height {found}, the block is at height {expected}")
             }
             BlockError::CoinbaseTooLarge { paid, allowed } => {
-                write!(
-                    f,
-                    "the coinbase pays {paid}, more than subsidy plus fees ({allowed})"
-                )
+                write!(f, "the coinbase pays {paid}, more than subsidy plus fees ({allowed})")
             }
             BlockError::BadGenesis(why) => write!(f, "not a valid genesis block: {why}"),
             BlockError::Inconsistent(why) => write!(f, "chain state inconsistent: {why}"),
@@ -281,29 +245,21 @@ pub fn check_transaction(tx: &Transaction, params: &ChainParams) -> Result<(), T
     if let Some(coinbase) = tx.coinbase()
         && coinbase.message.len() > MAX_COINBASE_MESSAGE
     {
-        return Err(TxError::CoinbaseMessageTooLong {
-            bytes: coinbase.message.len(),
-            max: MAX_COINBASE_MESSAGE,
-        });
+        return Err(TxError::CoinbaseMessageTooLong { bytes: coinbase.message.len(), max: MAX_COINBASE_MESSAGE });
     }
     if tx.outputs.is_empty() {
         return Err(TxError::NoOutputs);
     }
     let bytes = tx.encoded_len();
     if bytes > params.max_tx_bytes {
-        return Err(TxError::TooLarge {
-            bytes,
-            max: params.max_tx_bytes,
-        });
+        return Err(TxError::TooLarge { bytes, max: params.max_tx_bytes });
     }
     let mut total = Amount::ZERO;
     for (index, output) in tx.outputs.iter().enumerate() {
         if !output.amount.is_valid_money() {
             return Err(TxError::OutputTooLarge { index });
         }
-        total = total
-            .checked_add(output.amount)
-            .ok_or(TxError::OutputTotalTooLarge)?;
+        total = total.checked_add(output.amount).ok_or(TxError::OutputTotalTooLarge)?;
         if !total.is_valid_money() {
             return Err(TxError::OutputTotalTooLarge);
         }
@@ -359,10 +315,7 @@ pub fn check_block(block: &Block, params: &ChainParams) -> Result<(), BlockError
     }
     let bytes = block.encoded_len();
     if bytes > params.max_block_bytes {
-        return Err(BlockError::TooLarge {
-            bytes,
-            max: params.max_block_bytes,
-        });
+        return Err(BlockError::TooLarge { bytes, max: params.max_block_bytes });
     }
     let mut txids = HashSet::with_capacity(block.txs.len());
     let mut spent = HashSet::new();

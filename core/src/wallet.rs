@@ -29,11 +29,7 @@ impl KeySet {
     }
 
     /// Adds a key made from 32 random bytes the shell supplies; returns its address.
-    pub fn generate(
-        &mut self,
-        entropy: [u8; 32],
-        params: &ChainParams,
-    ) -> Result<Address, KeySetFull> {
+    pub fn generate(&mut self, entropy: [u8; 32], params: &ChainParams) -> Result<Address, KeySetFull> {
         self.insert(SecretKey::from_entropy(entropy), params)
     }
 
@@ -59,16 +55,11 @@ impl KeySet {
     }
 
     pub fn addresses(&self, params: &ChainParams) -> Vec<Address> {
-        self.keys
-            .iter()
-            .map(|k| Address::new(params.address_version, k.public_key().pubkey_hash()))
-            .collect()
+        self.keys.iter().map(|k| Address::new(params.address_version, k.public_key().pubkey_hash())).collect()
     }
 
     pub fn key_for(&self, owner: &PubKeyHash) -> Option<&SecretKey> {
-        self.keys
-            .iter()
-            .find(|k| k.public_key().pubkey_hash() == *owner)
+        self.keys.iter().find(|k| k.public_key().pubkey_hash() == *owner)
     }
 }
 
@@ -83,19 +74,14 @@ impl Encoding for KeySet {
 
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         if r.u8()? != KEYSET_VERSION {
-            return Err(DecodeError::Invalid {
-                what: "key set",
-                reason: "unknown version",
-            });
+            return Err(DecodeError::Invalid { what: "key set", reason: "unknown version" });
         }
         let count = r.list_len("keys", MAX_KEYS, 32)?;
         let mut keys = Vec::with_capacity(count);
         for _ in 0..count {
             let bytes = r.array::<32>()?;
-            let key = SecretKey::from_bytes(&bytes).map_err(|_| DecodeError::Invalid {
-                what: "private key",
-                reason: "not a valid P-256 scalar",
-            })?;
+            let key = SecretKey::from_bytes(&bytes)
+                .map_err(|_| DecodeError::Invalid { what: "private key", reason: "not a valid P-256 scalar" })?;
             keys.push(key);
         }
         Ok(KeySet { keys })
@@ -108,10 +94,7 @@ pub struct KeySetFull;
 
 impl fmt::Display for KeySetFull {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the wallet already holds the most keys it can store ({MAX_KEYS})"
-        )
+        write!(f, "the wallet already holds the most keys it can store ({MAX_KEYS})")
     }
 }
 
@@ -141,19 +124,13 @@ impl fmt::Display for PaymentError {
         match self {
             PaymentError::ZeroAmount => f.write_str("the amount must be more than zero"),
             PaymentError::InsufficientFunds { available, needed } => {
-                write!(
-                    f,
-                    "not enough funds: {available} available, {needed} needed (amount plus fee)"
-                )
+                write!(f, "not enough funds: {available} available, {needed} needed (amount plus fee)")
             }
             PaymentError::NotOurAddress(a) => write!(f, "this wallet holds no key for {a}"),
-            PaymentError::WrongNetwork { expected, found } => write!(
-                f,
-                "the address is for another network (version {found}, this network uses {expected})"
-            ),
-            PaymentError::TooLarge => {
-                f.write_str("the amount plus fee is more than 21000000 coins")
+            PaymentError::WrongNetwork { expected, found } => {
+                write!(f, "the address is for another network (version {found}, this network uses {expected})")
             }
+            PaymentError::TooLarge => f.write_str("the amount plus fee is more than 21000000 coins"),
         }
     }
 }
@@ -180,28 +157,18 @@ pub fn build_payment(
 ) -> Result<Transaction, PaymentError> {
     for address in [&request.from, &request.to] {
         if address.version != params.address_version {
-            return Err(PaymentError::WrongNetwork {
-                expected: params.address_version,
-                found: address.version,
-            });
+            return Err(PaymentError::WrongNetwork { expected: params.address_version, found: address.version });
         }
     }
     if request.amount == Amount::ZERO {
         return Err(PaymentError::ZeroAmount);
     }
-    let key = keys
-        .key_for(&request.from.pubkey_hash)
-        .ok_or(PaymentError::NotOurAddress(request.from))?;
-    let needed = request
-        .amount
-        .checked_add(request.fee)
-        .filter(|n| n.is_valid_money())
-        .ok_or(PaymentError::TooLarge)?;
+    let key = keys.key_for(&request.from.pubkey_hash).ok_or(PaymentError::NotOurAddress(request.from))?;
+    let needed =
+        request.amount.checked_add(request.fee).filter(|n| n.is_valid_money()).ok_or(PaymentError::TooLarge)?;
 
-    let mut ours: Vec<&(OutPoint, TxOut)> = coins
-        .iter()
-        .filter(|(_, o)| o.pubkey_hash == request.from.pubkey_hash)
-        .collect();
+    let mut ours: Vec<&(OutPoint, TxOut)> =
+        coins.iter().filter(|(_, o)| o.pubkey_hash == request.from.pubkey_hash).collect();
     ours.sort_by(|a, b| b.1.amount.cmp(&a.1.amount).then(a.0.cmp(&b.0)));
     let mut chosen = Vec::new();
     let mut total = Amount::ZERO;
@@ -209,28 +176,17 @@ pub fn build_payment(
         if total >= needed {
             break;
         }
-        total = total
-            .checked_add(output.amount)
-            .ok_or(PaymentError::TooLarge)?;
+        total = total.checked_add(output.amount).ok_or(PaymentError::TooLarge)?;
         chosen.push((*outpoint, *output));
     }
     if total < needed {
-        return Err(PaymentError::InsufficientFunds {
-            available: total,
-            needed,
-        });
+        return Err(PaymentError::InsufficientFunds { available: total, needed });
     }
 
-    let mut outputs = vec![TxOut {
-        amount: request.amount,
-        pubkey_hash: request.to.pubkey_hash,
-    }];
+    let mut outputs = vec![TxOut { amount: request.amount, pubkey_hash: request.to.pubkey_hash }];
     let change = total.saturating_sub(needed);
     if change > Amount::ZERO {
-        outputs.push(TxOut {
-            amount: change,
-            pubkey_hash: request.from.pubkey_hash,
-        });
+        outputs.push(TxOut { amount: change, pubkey_hash: request.from.pubkey_hash });
     }
     let inputs = chosen
         .iter()
@@ -240,11 +196,7 @@ pub fn build_payment(
             signature: crate::keys::Signature([0; 64]),
         })
         .collect();
-    let mut tx = Transaction {
-        version: 1,
-        inputs: TxInputs::Spend(inputs),
-        outputs,
-    };
+    let mut tx = Transaction { version: 1, inputs: TxInputs::Spend(inputs), outputs };
     let amounts: Vec<Amount> = chosen.iter().map(|(_, o)| o.amount).collect();
     tx.sign_all(key, &amounts);
     Ok(tx)
@@ -271,11 +223,7 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), 4);
-        assert!(
-            addresses
-                .iter()
-                .all(|a| a.to_string().starts_with(['m', 'n']))
-        );
+        assert!(addresses.iter().all(|a| a.to_string().starts_with(['m', 'n'])));
         assert_eq!(KeySet::from_bytes(&keys.to_bytes()).unwrap(), keys);
     }
 
@@ -294,14 +242,8 @@ mod tests {
     fn a_stored_key_set_with_an_invalid_scalar_is_an_error() {
         let mut bytes = vec![KEYSET_VERSION, 1];
         bytes.extend_from_slice(&[0xff; 32]);
-        assert!(matches!(
-            KeySet::from_bytes(&bytes),
-            Err(DecodeError::Invalid { .. })
-        ));
-        assert!(matches!(
-            KeySet::from_bytes(&[9, 0]),
-            Err(DecodeError::Invalid { .. })
-        ));
+        assert!(matches!(KeySet::from_bytes(&bytes), Err(DecodeError::Invalid { .. })));
+        assert!(matches!(KeySet::from_bytes(&[9, 0]), Err(DecodeError::Invalid { .. })));
     }
 
     proptest! {

@@ -8,11 +8,8 @@ use std::path::Path;
 use tabcoin_core::fuzz_checks;
 
 fn replay(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let entries =
-        fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus {} missing: {e}", dir.display()));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus {} missing: {e}", dir.display()));
     let mut replayed = 0;
     for entry in entries {
         let path = entry.unwrap().path();
@@ -24,10 +21,7 @@ fn replay(target: &str, check: fn(&[u8])) {
         }
         replayed += 1;
     }
-    assert!(
-        replayed >= 2,
-        "corpus {target} holds only {replayed} inputs"
-    );
+    assert!(replayed >= 2, "corpus {target} holds only {replayed} inputs");
 }
 
 #[test]

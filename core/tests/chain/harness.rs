@@ -5,8 +5,8 @@ use tabcoin_core::store::MemoryStore;
 use tabcoin_core::template::{BlockTemplate, TemplateSpec, build_template, create_genesis};
 use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
 use tabcoin_core::{
-    Address, Amount, Block, BlockError, BlockHash, ChainParams, ChainState, Encoding, Mempool,
-    MempoolError, PubKeyHash, SecretKey, Transaction,
+    Address, Amount, Block, BlockError, BlockHash, ChainParams, ChainState, Encoding, Mempool, MempoolError,
+    PubKeyHash, SecretKey, Transaction,
 };
 
 /// The clock the tests start at.
@@ -49,13 +49,7 @@ impl TestChain {
             keys.insert(key(n), chain.params()).unwrap();
         }
         keys.insert(genesis_owner.clone(), chain.params()).unwrap();
-        TestChain {
-            chain,
-            mempool: Mempool::new(),
-            store,
-            now: T0,
-            keys,
-        }
+        TestChain { chain, mempool: Mempool::new(), store, now: T0, keys }
     }
 
     pub fn address(&self, k: &SecretKey) -> Address {
@@ -71,35 +65,19 @@ impl TestChain {
         fees: Amount,
     ) -> BlockTemplate {
         self.now += 5;
-        let spec = TemplateSpec {
-            parent,
-            payee: owner(payee),
-            now: self.now,
-            txs,
-            fees,
-            message: Vec::new(),
-        };
+        let spec = TemplateSpec { parent, payee: owner(payee), now: self.now, txs, fees, message: Vec::new() };
         build_template(&self.chain, spec).unwrap()
     }
 
     /// A mined block on the tip with exactly `txs`.
     pub fn block_with(&mut self, payee: &SecretKey, txs: Vec<Transaction>) -> Block {
         let tip = self.chain.tip();
-        self.template_on(tip, payee, txs, Amount::ZERO)
-            .mine()
-            .unwrap()
+        self.template_on(tip, payee, txs, Amount::ZERO).mine().unwrap()
     }
 
     /// A mined block on `parent` with exactly `txs`.
-    pub fn block_on(
-        &mut self,
-        parent: BlockHash,
-        payee: &SecretKey,
-        txs: Vec<Transaction>,
-    ) -> Block {
-        self.template_on(parent, payee, txs, Amount::ZERO)
-            .mine()
-            .unwrap()
+    pub fn block_on(&mut self, parent: BlockHash, payee: &SecretKey, txs: Vec<Transaction>) -> Block {
+        self.template_on(parent, payee, txs, Amount::ZERO).mine().unwrap()
     }
 
     /// Accepts a block as a node would: commit the batch, then update the mempool.
@@ -113,34 +91,18 @@ impl TestChain {
     /// Mines the mempool's transactions on the tip, paying `payee`.
     pub fn mine(&mut self, payee: &SecretKey) -> Block {
         self.now += 5;
-        let template = tabcoin_core::template::block_template(
-            &self.chain,
-            &self.mempool,
-            owner(payee),
-            self.now,
-            Vec::new(),
-        )
-        .unwrap();
+        let template =
+            tabcoin_core::template::block_template(&self.chain, &self.mempool, owner(payee), self.now, Vec::new())
+                .unwrap();
         let block = template.mine().unwrap();
         self.accept(block.clone()).unwrap();
         block
     }
 
     /// A signed payment from `from`'s spendable coins (confirmed or in the mempool).
-    pub fn pay(
-        &self,
-        from: &SecretKey,
-        to: &SecretKey,
-        amount: Amount,
-        fee: Amount,
-    ) -> Transaction {
+    pub fn pay(&self, from: &SecretKey, to: &SecretKey, amount: Amount, fee: Amount) -> Transaction {
         let coins = self.mempool.spendable_coins(&self.chain, &owner(from));
-        let request = PaymentRequest {
-            from: self.address(from),
-            to: self.address(to),
-            amount,
-            fee,
-        };
+        let request = PaymentRequest { from: self.address(from), to: self.address(to), amount, fee };
         build_payment(&self.keys, self.chain.params(), &coins, &request).unwrap()
     }
 
@@ -156,10 +118,7 @@ impl TestChain {
     /// the state restored from the store equals the live one.
     pub fn assert_consistent(&self) {
         let found = self.chain.utxo_discrepancies().unwrap();
-        assert!(
-            found.is_empty(),
-            "UTXO set differs from the blocks: {found:?}"
-        );
+        assert!(found.is_empty(), "UTXO set differs from the blocks: {found:?}");
         let loaded = ChainState::load(self.chain.params().clone(), &self.store).unwrap();
         assert_eq!(loaded.tip(), self.chain.tip());
         assert_eq!(loaded.height(), self.chain.height());
@@ -172,11 +131,7 @@ impl TestChain {
 /// Re-mines a block after its transactions or header were edited, keeping the edit.
 pub fn remine(mut block: Block) -> Block {
     block.header.merkle_root = block.compute_merkle_root().0;
-    let template = BlockTemplate {
-        block,
-        height: 0,
-        fees: Amount::ZERO,
-    };
+    let template = BlockTemplate { block, height: 0, fees: Amount::ZERO };
     template_mine_keep_commitments(template)
 }
 
@@ -191,11 +146,7 @@ pub fn template_mine_keep_commitments(template: BlockTemplate) -> Block {
 
 /// Recomputes the witness commitment and Merkle root, then mines.
 pub fn recommit_and_mine(block: Block) -> Block {
-    let mut template = BlockTemplate {
-        block,
-        height: 0,
-        fees: Amount::ZERO,
-    };
+    let mut template = BlockTemplate { block, height: 0, fees: Amount::ZERO };
     template.recommit();
     template.mine().unwrap()
 }

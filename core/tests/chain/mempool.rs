@@ -17,10 +17,7 @@ fn a_double_spend_across_the_mempool_is_rejected() {
     t.submit(first.clone()).unwrap();
     assert_eq!(
         t.submit(second),
-        Err(MempoolError::Conflict {
-            outpoint: first.spends()[0].prev_out,
-            with: first.txid()
-        })
+        Err(MempoolError::Conflict { outpoint: first.spends()[0].prev_out, with: first.txid() })
     );
     assert_eq!(t.submit(first), Err(MempoolError::AlreadyInMempool));
 }
@@ -36,10 +33,7 @@ fn a_confirmed_transaction_is_refused_again() {
 
 #[test]
 fn chains_of_unconfirmed_transactions_are_allowed_up_to_the_depth() {
-    let params = ChainParams {
-        max_mempool_chain_depth: 3,
-        ..ChainParams::test()
-    };
+    let params = ChainParams { max_mempool_chain_depth: 3, ..ChainParams::test() };
     let mut t = TestChain::with_params(params, &key(1));
     for depth in 1..=3 {
         let tx = t.pay(&key(1), &key(1), coins(1), Amount::ZERO);
@@ -47,10 +41,7 @@ fn chains_of_unconfirmed_transactions_are_allowed_up_to_the_depth() {
         assert_eq!(t.mempool.len(), depth);
     }
     let too_deep = t.pay(&key(1), &key(1), coins(1), Amount::ZERO);
-    assert_eq!(
-        t.submit(too_deep),
-        Err(MempoolError::ChainTooLong { depth: 4, max: 3 })
-    );
+    assert_eq!(t.submit(too_deep), Err(MempoolError::ChainTooLong { depth: 4, max: 3 }));
     // All three fit in one block, parents first.
     let block = t.mine(&key(2));
     assert_eq!(block.txs.len(), 4);
@@ -61,21 +52,12 @@ fn chains_of_unconfirmed_transactions_are_allowed_up_to_the_depth() {
 
 #[test]
 fn the_minimum_fee_rate_is_enforced() {
-    let params = ChainParams {
-        min_relay_fee_rate: FeeRate(1000),
-        ..ChainParams::test()
-    };
+    let params = ChainParams { min_relay_fee_rate: FeeRate(1000), ..ChainParams::test() };
     let mut t = TestChain::with_params(params, &key(1));
     let free = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
     let bytes = free.encoded_len();
     let required = Amount::from_base_units(bytes as u64);
-    assert_eq!(
-        t.submit(free),
-        Err(MempoolError::FeeTooLow {
-            fee: Amount::ZERO,
-            required
-        })
-    );
+    assert_eq!(t.submit(free), Err(MempoolError::FeeTooLow { fee: Amount::ZERO, required }));
     let paid = t.pay(&key(1), &key(2), coins(1), required);
     t.submit(paid).unwrap();
 }
@@ -94,10 +76,7 @@ fn zero_fee_transactions_are_accepted_on_the_seeds_networks() {
 #[test]
 fn a_full_mempool_evicts_the_lowest_fee_rate() {
     // Room for about two payments of ~250 bytes.
-    let params = ChainParams {
-        max_mempool_bytes: 500,
-        ..ChainParams::test()
-    };
+    let params = ChainParams { max_mempool_bytes: 500, ..ChainParams::test() };
     let mut t = TestChain::with_params(params, &key(1));
     // Give keys 2, 3, 4 coins of their own so their payments are independent.
     for k in 2..=4 {
@@ -124,14 +103,7 @@ fn templates_take_the_best_fees_and_pay_them_to_the_miner() {
     let mut t = TestChain::new(&key(1));
     let tx = t.pay(&key(1), &key(2), coins(1), coins(2));
     t.submit(tx.clone()).unwrap();
-    let template = block_template(
-        &t.chain,
-        &t.mempool,
-        owner(&key(3)),
-        t.now + 5,
-        b"hello".to_vec(),
-    )
-    .unwrap();
+    let template = block_template(&t.chain, &t.mempool, owner(&key(3)), t.now + 5, b"hello".to_vec()).unwrap();
     assert_eq!(template.fees, coins(2));
     assert_eq!(template.block.txs[0].outputs[0].amount, coins(12));
     assert_eq!(template.block.txs[1], tx);
@@ -164,19 +136,13 @@ fn a_block_evicts_mempool_transactions_that_conflict_with_it() {
 fn a_coinbase_is_refused_by_the_mempool() {
     let mut t = TestChain::new(&key(1));
     let block = t.block_with(&key(2), vec![]);
-    assert_eq!(
-        t.submit(block.txs[0].clone()),
-        Err(MempoolError::Invalid(TxError::UnexpectedCoinbase))
-    );
+    assert_eq!(t.submit(block.txs[0].clone()), Err(MempoolError::Invalid(TxError::UnexpectedCoinbase)));
 }
 
 #[test]
 fn a_transaction_that_can_not_get_in_evicts_nothing() {
     // Room for about two payments; the one that does not fit pays less than both.
-    let params = ChainParams {
-        max_mempool_bytes: 500,
-        ..ChainParams::test()
-    };
+    let params = ChainParams { max_mempool_bytes: 500, ..ChainParams::test() };
     let mut t = TestChain::with_params(params, &key(1));
     for k in 2..=4 {
         let tx = t.pay(&key(1), &key(k), coins(3), Amount::ZERO);
@@ -207,19 +173,13 @@ fn a_transaction_that_can_not_get_in_evicts_nothing() {
     let child_of_a = build_payment(&t.keys, t.chain.params(), &from_a, &request).unwrap();
     assert_eq!(child_of_a.spends()[0].prev_out.txid, a.txid());
     let result = t.mempool.accept(child_of_a, &t.chain);
-    assert!(
-        matches!(result, Err(MempoolError::Full { .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(MempoolError::Full { .. })), "{result:?}");
     assert_eq!(t.mempool.len(), 2);
 }
 
 #[test]
 fn chain_depth_counts_only_unconfirmed_ancestors() {
-    let params = ChainParams {
-        max_mempool_chain_depth: 2,
-        ..ChainParams::test()
-    };
+    let params = ChainParams { max_mempool_chain_depth: 2, ..ChainParams::test() };
     let mut t = TestChain::with_params(params, &key(1));
     let first = t.pay(&key(1), &key(1), coins(1), Amount::ZERO);
     t.submit(first.clone()).unwrap();

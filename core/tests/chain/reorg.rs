@@ -22,19 +22,12 @@ fn a_longer_branch_takes_over_and_returns_transactions_to_the_mempool() {
     assert!(!t.accept(b1.clone()).unwrap().tip_changed());
     let b2 = t.block_on(b1.block_hash(), &key(4), vec![]);
     assert!(!t.accept(b2.clone()).unwrap().tip_changed());
-    assert_eq!(
-        t.chain.tip(),
-        a2.block_hash(),
-        "equal work: the first seen stays"
-    );
+    assert_eq!(t.chain.tip(), a2.block_hash(), "equal work: the first seen stays");
 
     let b3 = t.block_on(b2.block_hash(), &key(4), vec![]);
     let change = t.accept(b3.clone()).unwrap();
     assert_eq!(change.disconnected, vec![a2.block_hash(), a1.block_hash()]);
-    assert_eq!(
-        change.connected,
-        vec![b1.block_hash(), b2.block_hash(), b3.block_hash()]
-    );
+    assert_eq!(change.connected, vec![b1.block_hash(), b2.block_hash(), b3.block_hash()]);
     assert_eq!(change.returned_txs, vec![pay.clone()]);
     assert_eq!(t.chain.tip(), b3.block_hash());
     assert_eq!(t.chain.height(), 3);
@@ -178,15 +171,9 @@ fn descendants_of_a_block_that_failed_are_remembered_as_invalid() {
     let mut forged = t.pay(&key(1), &key(6), coins(1), Amount::ZERO);
     forged.outputs[0].amount = coins(5);
     let b2 = t.block_on(b1.block_hash(), &key(4), vec![forged]);
-    assert!(
-        !t.accept(b2.clone()).unwrap().tip_changed(),
-        "less work: stored, not connected"
-    );
+    assert!(!t.accept(b2.clone()).unwrap().tip_changed(), "less work: stored, not connected");
     let b3 = t.block_on(b2.block_hash(), &key(4), vec![]);
-    assert!(
-        !t.accept(b3.clone()).unwrap().tip_changed(),
-        "equal work: stored, not connected"
-    );
+    assert!(!t.accept(b3.clone()).unwrap().tip_changed(), "equal work: stored, not connected");
     let b4 = t.block_on(b3.block_hash(), &key(4), vec![]);
     assert!(matches!(t.accept(b4), Err(BlockError::Tx { .. })));
     assert!(t.chain.is_known_invalid(&b2.block_hash()));
@@ -194,10 +181,7 @@ fn descendants_of_a_block_that_failed_are_remembered_as_invalid() {
     assert!(!t.chain.is_known_invalid(&b1.block_hash()));
 
     let another = t.block_on(b3.block_hash(), &key(5), vec![]);
-    assert_eq!(
-        t.accept(another),
-        Err(BlockError::InvalidAncestor(b3.block_hash()))
-    );
+    assert_eq!(t.accept(another), Err(BlockError::InvalidAncestor(b3.block_hash())));
     assert_eq!(t.chain.height(), 3);
     t.assert_consistent();
 }
@@ -217,11 +201,7 @@ fn locators_and_headers_find_the_fork() {
     assert!(locator.len() < 30, "{}", locator.len());
 
     // A peer that has the chain up to 120 (and a side block of its own) gets 121 onwards.
-    let peer_locator = vec![
-        BlockHash([0xaa; 32]),
-        t.chain.hash_at(120).unwrap(),
-        t.chain.genesis_hash(),
-    ];
+    let peer_locator = vec![BlockHash([0xaa; 32]), t.chain.hash_at(120).unwrap(), t.chain.genesis_hash()];
     assert_eq!(t.chain.fork_height(&peer_locator), 120);
     let headers = t.chain.headers_after(&peer_locator, &BlockHash::ZERO, 2000);
     assert_eq!(headers.len(), 180);
@@ -229,27 +209,13 @@ fn locators_and_headers_find_the_fork() {
     assert_eq!(headers[179].block_hash(), t.chain.tip());
 
     // At most `max`, and no further than `stop`.
-    assert_eq!(
-        t.chain
-            .headers_after(&peer_locator, &BlockHash::ZERO, 50)
-            .len(),
-        50
-    );
+    assert_eq!(t.chain.headers_after(&peer_locator, &BlockHash::ZERO, 50).len(), 50);
     let stop = t.chain.hash_at(130).unwrap();
     let to_stop = t.chain.headers_after(&peer_locator, &stop, 2000);
     assert_eq!(to_stop.len(), 10);
     assert_eq!(to_stop.last().unwrap().block_hash(), stop);
 
     // A locator of unknown hashes starts after genesis; a peer at the tip gets nothing.
-    assert_eq!(
-        t.chain
-            .headers_after(&[BlockHash([1; 32])], &BlockHash::ZERO, 2000)
-            .len(),
-        300
-    );
-    assert!(
-        t.chain
-            .headers_after(&locator, &BlockHash::ZERO, 2000)
-            .is_empty()
-    );
+    assert_eq!(t.chain.headers_after(&[BlockHash([1; 32])], &BlockHash::ZERO, 2000).len(), 300);
+    assert!(t.chain.headers_after(&locator, &BlockHash::ZERO, 2000).is_empty());
 }

@@ -7,9 +7,7 @@ use tabcoin_core::pow::{CompactTarget, TargetError};
 use tabcoin_core::template::create_genesis;
 use tabcoin_core::tx::{InputError, TxIn, TxInputs};
 use tabcoin_core::validation::TxError;
-use tabcoin_core::{
-    Address, Amount, BlockError, BlockHash, ChainState, OutPoint, Transaction, TxOut,
-};
+use tabcoin_core::{Address, Amount, BlockError, BlockHash, ChainState, OutPoint, Transaction, TxOut};
 
 use crate::harness::*;
 
@@ -48,30 +46,19 @@ fn spending_someone_elses_output_with_your_own_key_is_rejected() {
     let mut theft = Transaction {
         version: 1,
         inputs: TxInputs::Spend(vec![TxIn {
-            prev_out: OutPoint {
-                txid: genesis_coinbase,
-                vout: 0,
-            },
+            prev_out: OutPoint { txid: genesis_coinbase, vout: 0 },
             pubkey: mallory.public_key(),
             signature: Signature([0; 64]),
         }]),
-        outputs: vec![TxOut {
-            amount: coins(10),
-            pubkey_hash: owner(&mallory),
-        }],
+        outputs: vec![TxOut { amount: coins(10), pubkey_hash: owner(&mallory) }],
     };
     theft.sign_all(&mallory, &[coins(10)]);
     let block = t.block_with(&mallory, vec![theft.clone()]);
-    assert_eq!(
-        tx_error(t.accept(block)),
-        TxError::Input(InputError::KeyMismatch { input: 0 })
-    );
+    assert_eq!(tx_error(t.accept(block)), TxError::Input(InputError::KeyMismatch { input: 0 }));
     assert_eq!(t.chain.height(), 0);
     assert!(matches!(
         t.submit(theft),
-        Err(tabcoin_core::MempoolError::Invalid(TxError::Input(
-            InputError::KeyMismatch { input: 0 }
-        )))
+        Err(tabcoin_core::MempoolError::Invalid(TxError::Input(InputError::KeyMismatch { input: 0 })))
     ));
 }
 
@@ -82,10 +69,7 @@ fn changing_an_output_after_signing_is_rejected() {
     let mut tx = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
     tx.outputs[0].pubkey_hash = owner(&key(6));
     let block = t.block_with(&key(3), vec![tx.clone()]);
-    assert!(matches!(
-        tx_error(t.accept(block)),
-        TxError::Input(InputError::BadSignature { input: 0, .. })
-    ));
+    assert!(matches!(tx_error(t.accept(block)), TxError::Input(InputError::BadSignature { input: 0, .. })));
     assert!(t.submit(tx).is_err());
 }
 
@@ -132,11 +116,8 @@ fn a_block_with_a_wrong_merkle_root_is_rejected() {
     let mut t = chain();
     let mut block = t.block_with(&key(2), vec![]);
     block.header.merkle_root.0[0] ^= 1;
-    let block = template_mine_keep_commitments(tabcoin_core::template::BlockTemplate {
-        block,
-        height: 1,
-        fees: Amount::ZERO,
-    });
+    let block =
+        template_mine_keep_commitments(tabcoin_core::template::BlockTemplate { block, height: 1, fees: Amount::ZERO });
     assert_eq!(t.accept(block), Err(BlockError::BadMerkleRoot));
 }
 
@@ -194,17 +175,9 @@ fn invalid_proof_of_work_is_rejected() {
 #[test]
 fn a_target_easier_than_the_network_limit_is_rejected() {
     let params = ChainParams::main();
-    let mut block = create_genesis(
-        &ChainParams::test(),
-        &Address::new(0x6f, owner(&key(1))),
-        T0 as u32,
-    )
-    .unwrap();
+    let mut block = create_genesis(&ChainParams::test(), &Address::new(0x6f, owner(&key(1))), T0 as u32).unwrap();
     block.header.bits = CompactTarget(0x207fffff);
-    assert_eq!(
-        tabcoin_core::validation::check_block(&block, &params),
-        Err(BlockError::TargetAboveLimit)
-    );
+    assert_eq!(tabcoin_core::validation::check_block(&block, &params), Err(BlockError::TargetAboveLimit));
     block.header.bits = CompactTarget(0x04923456);
     assert_eq!(
         tabcoin_core::validation::check_block(&block, &params),
@@ -217,15 +190,9 @@ fn a_block_with_the_wrong_previous_hash_is_rejected() {
     let mut t = chain();
     let mut block = t.block_with(&key(2), vec![]);
     block.header.prev_blockhash = BlockHash([0x42; 32]);
-    let block = template_mine_keep_commitments(tabcoin_core::template::BlockTemplate {
-        block,
-        height: 1,
-        fees: Amount::ZERO,
-    });
-    assert_eq!(
-        t.accept(block),
-        Err(BlockError::UnknownParent(BlockHash([0x42; 32])))
-    );
+    let block =
+        template_mine_keep_commitments(tabcoin_core::template::BlockTemplate { block, height: 1, fees: Amount::ZERO });
+    assert_eq!(t.accept(block), Err(BlockError::UnknownParent(BlockHash([0x42; 32]))));
 }
 
 /// Seed flaw: it never checked what a coinbase pays.
@@ -248,10 +215,7 @@ fn a_coinbase_paying_more_than_subsidy_plus_fees_is_rejected() {
     );
 
     // Exactly subsidy plus fees is fine.
-    let exact = t
-        .template_on(tip, &key(3), vec![tx], coins(1))
-        .mine()
-        .unwrap();
+    let exact = t.template_on(tip, &key(3), vec![tx], coins(1)).mine().unwrap();
     assert_eq!(exact.txs[0].outputs[0].amount, coins(11));
     t.accept(exact).unwrap();
     assert_eq!(t.balance(&key(3)), coins(11));
@@ -262,15 +226,9 @@ fn a_coinbase_paying_more_than_subsidy_plus_fees_is_rejected() {
 fn a_coinbase_may_not_split_its_claim_past_the_limit() {
     let mut t = chain();
     let mut block = t.block_with(&key(2), vec![]);
-    block.txs[0].outputs.push(TxOut {
-        amount: Amount::from_base_units(1),
-        pubkey_hash: owner(&key(3)),
-    });
+    block.txs[0].outputs.push(TxOut { amount: Amount::from_base_units(1), pubkey_hash: owner(&key(3)) });
     let block = recommit_and_mine(block);
-    assert!(matches!(
-        t.accept(block),
-        Err(BlockError::CoinbaseTooLarge { .. })
-    ));
+    assert!(matches!(t.accept(block), Err(BlockError::CoinbaseTooLarge { .. })));
 }
 
 #[test]
@@ -283,13 +241,7 @@ fn timestamps_must_exceed_the_median_of_the_previous_eleven() {
     let mut block = t.block_with(&key(2), vec![]);
     block.header.time = median;
     let block = remine(block);
-    assert_eq!(
-        t.accept(block),
-        Err(BlockError::TimeTooOld {
-            time: median,
-            median
-        })
-    );
+    assert_eq!(t.accept(block), Err(BlockError::TimeTooOld { time: median, median }));
 
     let mut block = t.block_with(&key(2), vec![]);
     block.header.time = median + 1;
@@ -305,10 +257,7 @@ fn timestamps_too_far_ahead_of_the_clock_wait_until_the_clock_catches_up() {
     let block = remine(block);
     assert_eq!(
         t.accept(block.clone()),
-        Err(BlockError::TimeTooNew {
-            time: block.header.time,
-            max: t.now + max_ahead
-        })
+        Err(BlockError::TimeTooNew { time: block.header.time, max: t.now + max_ahead })
     );
     // Not condemned: once the node's clock moves on, the same block is fine.
     t.now += 1;
@@ -323,13 +272,7 @@ fn the_coinbase_must_carry_the_block_height() {
         cb.height = 7;
     }
     let block = recommit_and_mine(block);
-    assert_eq!(
-        t.accept(block),
-        Err(BlockError::BadCoinbaseHeight {
-            expected: 1,
-            found: 7
-        })
-    );
+    assert_eq!(t.accept(block), Err(BlockError::BadCoinbaseHeight { expected: 1, found: 7 }));
 }
 
 #[test]
@@ -339,19 +282,13 @@ fn the_coinbase_must_come_first_and_only_first() {
 
     let mut block = t.block_with(&key(2), vec![tx.clone()]);
     block.txs.swap(0, 1);
-    assert_eq!(
-        t.accept(recommit_and_mine(block)),
-        Err(BlockError::FirstNotCoinbase)
-    );
+    assert_eq!(t.accept(recommit_and_mine(block)), Err(BlockError::FirstNotCoinbase));
 
     let mut block = t.block_with(&key(2), vec![]);
     let mut second = block.txs[0].clone();
     second.outputs[0].pubkey_hash = owner(&key(5));
     block.txs.push(second);
-    assert_eq!(
-        t.accept(recommit_and_mine(block)),
-        Err(BlockError::ExtraCoinbase { index: 1 })
-    );
+    assert_eq!(t.accept(recommit_and_mine(block)), Err(BlockError::ExtraCoinbase { index: 1 }));
 
     let mut block = t.block_with(&key(2), vec![]);
     block.txs.clear();
@@ -367,19 +304,12 @@ fn a_transaction_included_twice_is_rejected() {
     // [cb, a, b, a]: not adjacent, so not the Merkle mutation; a different, invalid list.
     let mut block = t.block_with(&key(2), vec![a.clone(), b]);
     block.txs.push(a.clone());
-    assert_eq!(
-        t.accept(recommit_and_mine(block)),
-        Err(BlockError::DuplicateTx(a.txid()))
-    );
+    assert_eq!(t.accept(recommit_and_mine(block)), Err(BlockError::DuplicateTx(a.txid())));
 }
 
 #[test]
 fn the_difficulty_must_follow_the_retarget_rule() {
-    let params = ChainParams {
-        retarget_interval: 4,
-        target_spacing_secs: 50,
-        ..ChainParams::test()
-    };
+    let params = ChainParams { retarget_interval: 4, target_spacing_secs: 50, ..ChainParams::test() };
     let mut t = TestChain::with_params(params, &key(1));
     for _ in 0..3 {
         t.mine(&key(2));
@@ -393,13 +323,7 @@ fn the_difficulty_must_follow_the_retarget_rule() {
     let mut lazy = t.block_with(&key(2), vec![]);
     assert_eq!(lazy.header.bits, expected);
     lazy.header.bits = t.chain.params().pow_limit;
-    assert_eq!(
-        t.accept(remine(lazy)),
-        Err(BlockError::BadBits {
-            expected,
-            found: t.chain.params().pow_limit
-        })
-    );
+    assert_eq!(t.accept(remine(lazy)), Err(BlockError::BadBits { expected, found: t.chain.params().pow_limit }));
     let honest = t.block_with(&key(2), vec![]);
     t.accept(honest).unwrap();
     assert_eq!(t.chain.height(), 4);
@@ -412,39 +336,24 @@ fn bits_other_than_the_networks_are_rejected_without_retarget() {
     block.header.bits = CompactTarget(0x2000ffff);
     assert_eq!(
         t.accept(remine(block)),
-        Err(BlockError::BadBits {
-            expected: CompactTarget(0x207fffff),
-            found: CompactTarget(0x2000ffff)
-        })
+        Err(BlockError::BadBits { expected: CompactTarget(0x207fffff), found: CompactTarget(0x2000ffff) })
     );
 }
 
 #[test]
 fn blocks_and_transactions_over_the_size_limits_are_rejected() {
-    let params = ChainParams {
-        max_tx_bytes: 300,
-        ..ChainParams::test()
-    };
+    let params = ChainParams { max_tx_bytes: 300, ..ChainParams::test() };
     let mut t = TestChain::with_params(params, &key(1));
     let mut tx = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
     for _ in 0..6 {
-        tx.outputs.push(TxOut {
-            amount: Amount::from_base_units(1),
-            pubkey_hash: owner(&key(2)),
-        });
+        tx.outputs.push(TxOut { amount: Amount::from_base_units(1), pubkey_hash: owner(&key(2)) });
     }
     let bytes = tx.encoded_len();
     assert!(bytes > 300);
     let block = t.block_with(&key(2), vec![tx]);
-    assert_eq!(
-        tx_error(t.accept(block)),
-        TxError::TooLarge { bytes, max: 300 }
-    );
+    assert_eq!(tx_error(t.accept(block)), TxError::TooLarge { bytes, max: 300 });
 
-    let params = ChainParams {
-        max_block_bytes: 400,
-        ..ChainParams::test()
-    };
+    let params = ChainParams { max_block_bytes: 400, ..ChainParams::test() };
     let mut t = TestChain::with_params(params, &key(1));
     // A small payment and a coinbase with 100 bytes of message: over 400 bytes together.
     let a = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
@@ -457,13 +366,7 @@ fn blocks_and_transactions_over_the_size_limits_are_rejected() {
     });
     let block = recommit_and_mine(block);
     assert!(block.encoded_len() > 400);
-    assert_eq!(
-        t.accept(block.clone()),
-        Err(BlockError::TooLarge {
-            bytes: block.encoded_len(),
-            max: 400
-        })
-    );
+    assert_eq!(t.accept(block.clone()), Err(BlockError::TooLarge { bytes: block.encoded_len(), max: 400 }));
 }
 
 #[test]
@@ -473,10 +376,7 @@ fn amounts_out_of_range_are_rejected() {
     tx.outputs[0].amount = Amount::from_base_units(Amount::MAX_MONEY.base_units() + 1);
     tx.sign_all(&key(1), &[coins(10)]);
     let block = t.block_with(&key(2), vec![tx]);
-    assert_eq!(
-        tx_error(t.accept(block)),
-        TxError::OutputTooLarge { index: 0 }
-    );
+    assert_eq!(tx_error(t.accept(block)), TxError::OutputTooLarge { index: 0 });
 
     let mut tx = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
     tx.outputs[0].amount = Amount::MAX_MONEY;
@@ -491,10 +391,7 @@ fn amounts_out_of_range_are_rejected() {
     tx.outputs[1].amount = Amount::from_base_units(2);
     tx.sign_all(&key(1), &[coins(10)]);
     let block = t.block_with(&key(2), vec![tx]);
-    assert_eq!(
-        tx_error(t.accept(block)),
-        TxError::OutputTooLarge { index: 0 }
-    );
+    assert_eq!(tx_error(t.accept(block)), TxError::OutputTooLarge { index: 0 });
 }
 
 #[test]
@@ -504,13 +401,7 @@ fn spending_more_than_the_inputs_is_rejected() {
     tx.outputs[1].amount = coins(10);
     tx.sign_all(&key(1), &[coins(10)]);
     let block = t.block_with(&key(2), vec![tx]);
-    assert_eq!(
-        tx_error(t.accept(block)),
-        TxError::InsufficientInputs {
-            inputs: coins(10),
-            outputs: coins(11)
-        }
-    );
+    assert_eq!(tx_error(t.accept(block)), TxError::InsufficientInputs { inputs: coins(10), outputs: coins(11) });
 }
 
 #[test]
@@ -525,10 +416,7 @@ fn transactions_without_inputs_or_outputs_are_rejected() {
     let empty = Transaction {
         version: 1,
         inputs: TxInputs::Spend(vec![]),
-        outputs: vec![TxOut {
-            amount: coins(1),
-            pubkey_hash: owner(&key(2)),
-        }],
+        outputs: vec![TxOut { amount: coins(1), pubkey_hash: owner(&key(2)) }],
     };
     let block = t.block_with(&key(2), vec![empty]);
     assert_eq!(tx_error(t.accept(block)), TxError::NoInputs);
@@ -538,10 +426,7 @@ fn transactions_without_inputs_or_outputs_are_rejected() {
 fn spending_an_unknown_output_is_rejected() {
     let mut t = chain();
     let mut tx = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
-    let missing = OutPoint {
-        txid: tabcoin_core::Txid([9; 32]),
-        vout: 0,
-    };
+    let missing = OutPoint { txid: tabcoin_core::Txid([9; 32]), vout: 0 };
     if let TxInputs::Spend(inputs) = &mut tx.inputs {
         inputs[0].prev_out = missing;
     }
@@ -552,32 +437,16 @@ fn spending_an_unknown_output_is_rejected() {
 
 #[test]
 fn an_immature_coinbase_can_not_be_spent_when_maturity_is_set() {
-    let params = ChainParams {
-        coinbase_maturity: 3,
-        ..ChainParams::test()
-    };
+    let params = ChainParams { coinbase_maturity: 3, ..ChainParams::test() };
     let mut t = TestChain::with_params(params, &key(1));
     let tx = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
     let spent = tx.spends()[0].prev_out;
     assert!(matches!(
         t.submit(tx.clone()),
-        Err(tabcoin_core::MempoolError::Invalid(
-            TxError::ImmatureCoinbase {
-                confirmations: 1,
-                required: 3,
-                ..
-            }
-        ))
+        Err(tabcoin_core::MempoolError::Invalid(TxError::ImmatureCoinbase { confirmations: 1, required: 3, .. }))
     ));
     let block = t.block_with(&key(3), vec![tx.clone()]);
-    assert_eq!(
-        tx_error(t.accept(block)),
-        TxError::ImmatureCoinbase {
-            outpoint: spent,
-            confirmations: 1,
-            required: 3
-        }
-    );
+    assert_eq!(tx_error(t.accept(block)), TxError::ImmatureCoinbase { outpoint: spent, confirmations: 1, required: 3 });
     t.mine(&key(3));
     t.mine(&key(3));
     let block = t.block_with(&key(3), vec![tx]);
@@ -593,18 +462,12 @@ fn a_high_s_signature_is_rejected() {
         let sig = Ecdsa::from_slice(&inputs[0].signature.0).unwrap();
         let (r, s) = sig.split_scalars();
         let high = Ecdsa::from_scalars(r.to_bytes(), (-*s.as_ref()).to_bytes()).unwrap();
-        inputs[0]
-            .signature
-            .0
-            .copy_from_slice(high.to_bytes().as_ref());
+        inputs[0].signature.0.copy_from_slice(high.to_bytes().as_ref());
     }
     let block = t.block_with(&key(2), vec![tx]);
     assert_eq!(
         tx_error(t.accept(block)),
-        TxError::Input(InputError::BadSignature {
-            input: 0,
-            error: tabcoin_core::keys::SignatureError::HighS
-        })
+        TxError::Input(InputError::BadSignature { input: 0, error: tabcoin_core::keys::SignatureError::HighS })
     );
 }
 
@@ -626,10 +489,7 @@ fn an_invalid_block_is_remembered_and_so_are_its_children() {
         cb.height = 2;
     }
     let child = recommit_and_mine(child);
-    assert_eq!(
-        t.accept(child),
-        Err(BlockError::InvalidAncestor(bad.block_hash()))
-    );
+    assert_eq!(t.accept(child), Err(BlockError::InvalidAncestor(bad.block_hash())));
     t.assert_consistent();
 }
 
@@ -650,10 +510,7 @@ fn genesis_blocks_must_fit_the_network() {
 
     let mut with_parent = genesis.clone();
     with_parent.header.prev_blockhash = BlockHash([1; 32]);
-    assert!(matches!(
-        ChainState::new(params.clone(), remine(with_parent)),
-        Err(BlockError::BadGenesis(_))
-    ));
+    assert!(matches!(ChainState::new(params.clone(), remine(with_parent)), Err(BlockError::BadGenesis(_))));
 
     let mut greedy = genesis.clone();
     greedy.txs[0].outputs[0].amount = coins(11);
@@ -668,10 +525,7 @@ fn genesis_blocks_must_fit_the_network() {
     }
     assert!(matches!(
         ChainState::new(params.clone(), recommit_and_mine(wrong_height)),
-        Err(BlockError::BadCoinbaseHeight {
-            expected: 0,
-            found: 1
-        })
+        Err(BlockError::BadCoinbaseHeight { expected: 0, found: 1 })
     ));
 
     let other_network = Address::new(ChainParams::main().address_version, owner(&key(1)));
@@ -691,10 +545,7 @@ fn a_failed_block_leaves_the_utxo_set_exactly_as_it_was() {
     let mut forged = t.pay(&key(1), &key(4), coins(1), Amount::ZERO);
     forged.outputs[0].amount = coins(2);
     let block = t.block_with(&key(5), vec![create, spend_created, forged]);
-    assert!(matches!(
-        t.accept(block),
-        Err(BlockError::Tx { index: 3, .. })
-    ));
+    assert!(matches!(t.accept(block), Err(BlockError::Tx { index: 3, .. })));
     assert_eq!(t.chain.utxos(), &before);
     t.assert_consistent();
 }
@@ -707,13 +558,7 @@ fn an_overlong_coinbase_message_is_rejected() {
         cb.message = vec![7; 101];
     }
     let block = recommit_and_mine(block);
-    assert_eq!(
-        tx_error(t.accept(block)),
-        TxError::CoinbaseMessageTooLong {
-            bytes: 101,
-            max: 100
-        }
-    );
+    assert_eq!(tx_error(t.accept(block)), TxError::CoinbaseMessageTooLong { bytes: 101, max: 100 });
     // Nor will a template carry one.
     let spec = tabcoin_core::template::TemplateSpec {
         parent: t.chain.tip(),

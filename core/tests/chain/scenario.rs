@@ -15,9 +15,7 @@ fn the_seeds_scenario_ends_with_the_seeds_balances() {
 
     // The wallet node creates four addresses from entropy the shell supplies.
     let mut wallet = KeySet::new();
-    let w: Vec<_> = (1..=4u8)
-        .map(|i| wallet.generate([100 + i; 32], &params).unwrap())
-        .collect();
+    let w: Vec<_> = (1..=4u8).map(|i| wallet.generate([100 + i; 32], &params).unwrap()).collect();
     let restored = KeySet::from_bytes(&wallet.to_bytes()).unwrap();
     assert_eq!(restored.addresses(&params), w);
 
@@ -26,15 +24,8 @@ fn the_seeds_scenario_ends_with_the_seeds_balances() {
     let mut central_keys = KeySet::new();
     let central_address = central_keys.insert(central.clone(), &params).unwrap();
     for to in [w[0], w[1]] {
-        let coins_now = t
-            .mempool
-            .spendable_coins(&t.chain, &central_address.pubkey_hash);
-        let request = PaymentRequest {
-            from: central_address,
-            to,
-            amount: coins(10),
-            fee: Amount::ZERO,
-        };
+        let coins_now = t.mempool.spendable_coins(&t.chain, &central_address.pubkey_hash);
+        let request = PaymentRequest { from: central_address, to, amount: coins(10), fee: Amount::ZERO };
         let tx = build_payment(&central_keys, &params, &coins_now, &request).unwrap();
         t.submit(tx.clone()).unwrap();
         t.now += 5;
@@ -55,28 +46,14 @@ fn the_seeds_scenario_ends_with_the_seeds_balances() {
     // own address; the miner mines when two transactions wait.
     for (from, to) in [(w[0], w[2]), (w[1], w[3])] {
         let spendable = t.mempool.spendable_coins(&t.chain, &from.pubkey_hash);
-        let request = PaymentRequest {
-            from,
-            to,
-            amount: coins(1),
-            fee: Amount::ZERO,
-        };
+        let request = PaymentRequest { from, to, amount: coins(1), fee: Amount::ZERO };
         let tx = build_payment(&wallet, &params, &spendable, &request).unwrap();
         assert_eq!(tx.outputs.len(), 2, "payment and change back to the sender");
         t.submit(tx).unwrap();
     }
     assert_eq!(t.mempool.len(), 2);
-    assert_eq!(
-        balance(&t.chain, &t.mempool, &w[0].pubkey_hash),
-        Balance {
-            confirmed: coins(10),
-            pending: coins(9)
-        }
-    );
-    assert_eq!(
-        history(&t.chain, &t.mempool, &w[2].pubkey_hash)[0].height,
-        None
-    );
+    assert_eq!(balance(&t.chain, &t.mempool, &w[0].pubkey_hash), Balance { confirmed: coins(10), pending: coins(9) });
+    assert_eq!(history(&t.chain, &t.mempool, &w[2].pubkey_hash)[0].height, None);
 
     let miner = SecretKey::from_entropy([200; 32]);
     let block = t.mine(&miner);
@@ -92,47 +69,25 @@ fn the_seeds_scenario_ends_with_the_seeds_balances() {
     // History: WALLET_1 received 10, then sent 10 and got 9 back as change.
     let h = history(&t.chain, &t.mempool, &w[0].pubkey_hash);
     assert_eq!(h.len(), 2);
-    assert_eq!(
-        (h[0].received, h[0].sent, h[0].height),
-        (coins(9), coins(10), Some(3))
-    );
-    assert_eq!(
-        (h[1].received, h[1].sent, h[1].height),
-        (coins(10), Amount::ZERO, Some(1))
-    );
+    assert_eq!((h[0].received, h[0].sent, h[0].height), (coins(9), coins(10), Some(3)));
+    assert_eq!((h[1].received, h[1].sent, h[1].height), (coins(10), Amount::ZERO, Some(1)));
 
     // A restart: the same balances from the store alone.
     let reloaded = ChainState::load(params.clone(), &t.store).unwrap();
     for (address, n) in expect {
         assert_eq!(reloaded.balance(&address.pubkey_hash), coins(n));
     }
-    assert_eq!(
-        reloaded.history(&w[0].pubkey_hash),
-        t.chain.history(&w[0].pubkey_hash)
-    );
+    assert_eq!(reloaded.history(&w[0].pubkey_hash), t.chain.history(&w[0].pubkey_hash));
     t.assert_consistent();
 
     // Not enough funds is a typed error with what is available.
     let spendable = t.mempool.spendable_coins(&t.chain, &w[2].pubkey_hash);
-    let request = PaymentRequest {
-        from: w[2],
-        to: w[3],
-        amount: coins(2),
-        fee: Amount::ZERO,
-    };
+    let request = PaymentRequest { from: w[2], to: w[3], amount: coins(2), fee: Amount::ZERO };
     assert_eq!(
         build_payment(&wallet, &params, &spendable, &request),
-        Err(PaymentError::InsufficientFunds {
-            available: coins(1),
-            needed: coins(2)
-        })
+        Err(PaymentError::InsufficientFunds { available: coins(1), needed: coins(2) })
     );
-    let request = PaymentRequest {
-        from: central_address,
-        to: w[3],
-        amount: coins(1),
-        fee: Amount::ZERO,
-    };
+    let request = PaymentRequest { from: central_address, to: w[3], amount: coins(1), fee: Amount::ZERO };
     assert_eq!(
         build_payment(&wallet, &params, &spendable, &request),
         Err(PaymentError::NotOurAddress(central_address))

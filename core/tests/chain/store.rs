@@ -54,23 +54,14 @@ fn a_reorg_is_one_batch() {
 #[test]
 fn loading_an_empty_or_damaged_store_is_a_clear_error() {
     let params = tabcoin_core::ChainParams::test();
-    assert_eq!(
-        ChainState::load(params.clone(), &MemoryStore::new()).unwrap_err(),
-        LoadError::Empty
-    );
+    assert_eq!(ChainState::load(params.clone(), &MemoryStore::new()).unwrap_err(), LoadError::Empty);
 
     let mut t = TestChain::new(&key(1));
     t.mine(&key(2));
 
     let mut bad_tip = t.store.clone();
     bad_tip.insert(Table::Meta, META_TIP.to_vec(), vec![1, 2, 3]);
-    assert!(matches!(
-        ChainState::load(params.clone(), &bad_tip),
-        Err(LoadError::Decode {
-            table: Table::Meta,
-            ..
-        })
-    ));
+    assert!(matches!(ChainState::load(params.clone(), &bad_tip), Err(LoadError::Decode { table: Table::Meta, .. })));
 
     let tip = t.chain.tip();
     let mut no_block = MemoryStore::new();
@@ -81,34 +72,16 @@ fn loading_an_empty_or_damaged_store_is_a_clear_error() {
             }
         }
     }
-    assert_eq!(
-        ChainState::load(params.clone(), &no_block).unwrap_err(),
-        LoadError::MissingBlock(tip)
-    );
+    assert_eq!(ChainState::load(params.clone(), &no_block).unwrap_err(), LoadError::MissingBlock(tip));
 
     let mut garbage = t.store.clone();
     garbage.insert(Table::Utxo, vec![0; 36], vec![0xff; 3]);
-    assert!(matches!(
-        ChainState::load(params.clone(), &garbage),
-        Err(LoadError::Decode {
-            table: Table::Utxo,
-            ..
-        })
-    ));
+    assert!(matches!(ChainState::load(params.clone(), &garbage), Err(LoadError::Decode { table: Table::Utxo, .. })));
 
     let mut wrong_key = t.store.clone();
-    let genesis_bytes = t
-        .store
-        .get(Table::Blocks, t.chain.genesis_hash().0.as_slice())
-        .unwrap()
-        .to_vec();
+    let genesis_bytes = t.store.get(Table::Blocks, t.chain.genesis_hash().0.as_slice()).unwrap().to_vec();
     wrong_key.insert(Table::Blocks, tip.0.to_vec(), genesis_bytes);
-    assert_eq!(
-        ChainState::load(params, &wrong_key).unwrap_err(),
-        LoadError::KeyMismatch {
-            table: Table::Blocks
-        }
-    );
+    assert_eq!(ChainState::load(params, &wrong_key).unwrap_err(), LoadError::KeyMismatch { table: Table::Blocks });
 }
 
 #[test]
@@ -117,12 +90,7 @@ fn reindexing_repairs_a_damaged_utxo_set() {
     t.mine(&key(2));
     let params = t.chain.params().clone();
     let mut damaged = t.store.clone();
-    let (some_key, _) = t
-        .store
-        .iter(Table::Utxo)
-        .next()
-        .map(|(k, v)| (k.to_vec(), v.to_vec()))
-        .unwrap();
+    let (some_key, _) = t.store.iter(Table::Utxo).next().map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap();
     let mut remove = tabcoin_core::store::WriteBatch::new();
     remove.delete(Table::Utxo, some_key);
     damaged.apply(&remove);

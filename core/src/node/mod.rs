@@ -1,0 +1,968 @@
+//! The node: a state machine that the browser tab, the relay and the simulation all run.
+//!
+//! Inputs are method calls (a peer connected, a frame arrived, time passed, a batch was
+//! committed, a nonce was found, a user command); outputs queue up for the shell to carry out
+//! ([`Node::poll_output`]): frames to send, peers to drop, batches to commit, mining jobs and
+//! events. The node never touches IO, and takes the time as an argument.
+//!
+//! Durability before announcement: a block is announced to peers and reported to the UI only
+//! after the shell reports that the batch that stored it was committed.
+
+mod io;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+pub use io::{BatchId, Direction, DisconnectReason, Event, MiningJob, MiningPolicy, Output, PeerId};
+
+use crate::block::Block;
+use crate::chain::{BlockAccepted, ChainState};
+use crate::hash::{BlockHash, PubKeyHash, Txid};
+use crate::header::BlockHeader;
+use crate::mempool::{Mempool, MempoolError};
+use crate::params::ChainParams;
+use crate::pow::Work;
+use crate::protocol::{
+    GetHeaders, Inventory, MAX_ADDRS, MAX_HEADERS, MAX_INV_ITEMS, Message, PROTOCOL_VERSION, PeerAddress, Reject,
+    RejectCode, Role, Version,
+};
+use crate::store::WriteBatch;
+use crate::template::{BlockTemplate, block_template};
+use crate::tx::Transaction;
+use crate::validation::{BlockError, TxError, check_proof_of_work};
+
+/// A ping goes out after this long without one.
+const PING_INTERVAL_MS: u64 = 30_000;
+/// Generous: a hidden browser tab may answer a minute late.
+const PING_TIMEOUT_MS: u64 = 5 * 60_000;
+const HANDSHAKE_TIMEOUT_MS: u64 = 60_000;
+/// Block bodies requested from one peer and not yet received.
+const BLOCKS_IN_FLIGHT_PER_PEER: usize = 128;
+/// A requested block not delivered in this time marks the peer as stalling.
+const BLOCK_REQUEST_TIMEOUT_MS: u64 = 120_000;
+/// Blocks held while their parent is missing.
+const MAX_ORPHANS: usize = 256;
+/// Own unconfirmed transactions are announced again this often.
+const REANNOUNCE_INTERVAL_MS: u64 = 60_000;
+/// A peer's clock this far off is logged.
+const CLOCK_SKEW_WARNING_SECS: u64 = 600;
+/// Headers known but not yet downloaded.
+const MAX_PENDING_HEADERS: usize = 1_000_000;
+
+/// How a node is set up.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub params: ChainParams,
+    pub role: Role,
+    pub user_agent: String,
+    /// Random, chosen by the shell: a `version` carrying it back means a self-connection.
+    pub nonce: u64,
+}
+
+/// A connected peer, as the UI shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub id: PeerId,
+    pub address: String,
+    pub direction: Direction,
+    pub role: Role,
+    pub user_agent: String,
+    /// Its height when it connected.
+    pub best_height: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Peer {
+    direction: Direction,
+    address: String,
+    connected_ms: u64,
+    version: Option<Version>,
+    verack: bool,
+    ping: Option<(u64, u64)>,
+    last_ping_ms: u64,
+    in_flight: BTreeMap<BlockHash, u64>,
+}
+
+impl Peer {
+    fn ready(&self) -> bool {
+        self.version.is_some() && self.verack
+    }
+}
+
+/// What to announce once a batch is committed.
+#[derive(Clone, Debug)]
+enum Announcement {
+    Block { hash: BlockHash, height: u32, source: Option<PeerId> },
+    Disconnected(Vec<BlockHash>),
+    ChainAdopted(BlockHash),
+    Mined { hash: BlockHash, height: u32, payee: PubKeyHash },
+}
+
+#[derive(Clone, Debug)]
+struct Mining {
+    payee: PubKeyHash,
+    policy: MiningPolicy,
+    /// Mine one block, then stop (the seed's `send -mine`).
+    once: bool,
+    job: Option<(u64, BlockTemplate)>,
+    /// Mempool size the job was built with.
+    job_mempool_len: usize,
+}
+
+/// A block header known from `headers`, not yet connected.
+#[derive(Clone, Copy, Debug)]
+struct PendingHeader {
+    height: u32,
+    source: PeerId,
+}
+
+/// The node state machine.
+pub struct Node {
+    config: NodeConfig,
+    chain: Option<ChainState>,
+    mempool: Mempool,
+    peers: BTreeMap<PeerId, Peer>,
+    outputs: VecDeque<Output>,
+    now_ms: u64,
+    next_batch: BatchId,
+    awaiting_commit: VecDeque<(BatchId, Vec<Announcement>)>,
+    /// The genesis asked of a peer by a node that has no chain.
+    wanted_genesis: Option<BlockHash>,
+    pending_headers: HashMap<BlockHash, PendingHeader>,
+    /// Bodies to fetch, in the order their headers came.
+    wanted: VecDeque<BlockHash>,
+    best_header_height: u32,
+    orphans: BTreeMap<BlockHash, (Block, Option<PeerId>)>,
+    orphan_order: VecDeque<BlockHash>,
+    mining: Option<Mining>,
+    next_job: u64,
+    own_txs: BTreeMap<Txid, Transaction>,
+    last_reannounce_ms: u64,
+    addresses: BTreeMap<String, u64>,
+    ping_counter: u64,
+}
+
+impl Node {
+    /// A node on `chain` (restored from its store), or on none yet: it then adopts the genesis
+    /// of the first peer that has one.
+    pub fn new(config: NodeConfig, chain: Option<ChainState>) -> Node {
+        Node {
+            config,
+            chain,
+            mempool: Mempool::new(),
+            peers: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            now_ms: 0,
+            next_batch: 0,
+            awaiting_commit: VecDeque::new(),
+            wanted_genesis: None,
+            pending_headers: HashMap::new(),
+            wanted: VecDeque::new(),
+            best_header_height: 0,
+            orphans: BTreeMap::new(),
+            orphan_order: VecDeque::new(),
+            mining: None,
+            next_job: 0,
+            own_txs: BTreeMap::new(),
+            last_reannounce_ms: 0,
+            addresses: BTreeMap::new(),
+            ping_counter: 0,
+        }
+    }
+
+    pub fn chain(&self) -> Option<&ChainState> {
+        self.chain.as_ref()
+    }
+
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    pub fn params(&self) -> &ChainParams {
+        &self.config.params
+    }
+
+    pub fn role(&self) -> Role {
+        self.config.role
+    }
+
+    /// Peers that finished the handshake, with what they announced.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.ready())
+            .filter_map(|(id, p)| {
+                let version = p.version.as_ref()?;
+                Some(PeerInfo {
+                    id: *id,
+                    address: p.address.clone(),
+                    direction: p.direction,
+                    role: version.role,
+                    user_agent: version.user_agent.clone(),
+                    best_height: version.best_height,
+                })
+            })
+            .collect()
+    }
+
+    /// Relay addresses learnt from `addr` gossip, newest first.
+    pub fn known_addresses(&self) -> Vec<PeerAddress> {
+        let mut list: Vec<PeerAddress> =
+            self.addresses.iter().map(|(url, seen)| PeerAddress { url: url.clone(), last_seen: *seen }).collect();
+        list.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.url.cmp(&b.url)));
+        list
+    }
+
+    /// The next thing the shell must do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    fn now_secs(&self) -> u64 {
+        self.now_ms / 1000
+    }
+
+    fn advance_clock(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+    }
+
+    fn event(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn log(&mut self, text: String) {
+        self.event(Event::Log(text));
+    }
+
+    fn send(&mut self, peer: PeerId, message: &Message) {
+        let frame = message.to_frame(self.config.params.magic);
+        self.outputs.push_back(Output::Send { peer, frame });
+    }
+
+    fn disconnect(&mut self, peer: PeerId, reason: DisconnectReason) {
+        if self.peers.remove(&peer).is_some() {
+            self.event(Event::Disconnected { peer, reason: reason.clone() });
+            self.outputs.push_back(Output::Disconnect { peer, reason });
+        }
+    }
+
+    fn our_version(&self) -> Version {
+        let (genesis, best_height, best_work) = match &self.chain {
+            Some(chain) => (chain.genesis_hash(), chain.height(), chain.tip_work()),
+            None => (BlockHash::ZERO, 0, Work::ZERO),
+        };
+        Version {
+            protocol_version: PROTOCOL_VERSION,
+            role: self.config.role,
+            genesis,
+            best_height,
+            best_work,
+            time: self.now_secs(),
+            nonce: self.config.nonce,
+            user_agent: self.config.user_agent.clone(),
+        }
+    }
+
+    // ----- inputs -----
+
+    /// A connection opened. For an outbound one the node speaks first.
+    pub fn peer_connected(&mut self, peer: PeerId, direction: Direction, address: String, now_ms: u64) {
+        self.advance_clock(now_ms);
+        let state = Peer {
+            direction,
+            address,
+            connected_ms: self.now_ms,
+            version: None,
+            verack: false,
+            ping: None,
+            last_ping_ms: self.now_ms,
+            in_flight: BTreeMap::new(),
+        };
+        self.peers.insert(peer, state);
+        if direction == Direction::Outbound {
+            let version = self.our_version();
+            self.send(peer, &Message::Version(version));
+        }
+    }
+
+    /// A connection closed (by the peer, the network, or after [`Output::Disconnect`]).
+    pub fn peer_disconnected(&mut self, peer: PeerId) {
+        if let Some(state) = self.peers.remove(&peer) {
+            if state.ready() {
+                self.event(Event::PeerLeft { peer });
+            }
+            // What it was fetching goes to other peers.
+            self.request_blocks();
+        }
+    }
+
+    /// One frame from a peer.
+    pub fn received(&mut self, peer: PeerId, frame: &[u8], now_ms: u64) {
+        self.advance_clock(now_ms);
+        if !self.peers.contains_key(&peer) {
+            return;
+        }
+        let message = match Message::from_frame(frame, self.config.params.magic) {
+            Ok(message) => message,
+            Err(error) => {
+                self.disconnect(peer, DisconnectReason::Malformed(error));
+                return;
+            }
+        };
+        self.log(format!("Received {} command from peer {peer}", message.command()));
+        let ready = self.peers.get(&peer).is_some_and(Peer::ready);
+        match message {
+            Message::Version(version) => self.on_version(peer, version),
+            Message::Verack => self.on_verack(peer),
+            _ if !ready => self.disconnect(peer, DisconnectReason::Misbehaving("message before the handshake")),
+            Message::Ping(nonce) => self.send(peer, &Message::Pong(nonce)),
+            Message::Pong(nonce) => {
+                if let Some(state) = self.peers.get_mut(&peer)
+                    && state.ping.is_some_and(|(n, _)| n == nonce)
+                {
+                    state.ping = None;
+                }
+            }
+            Message::GetAddr => {
+                let list: Vec<PeerAddress> = self.known_addresses().into_iter().take(MAX_ADDRS).collect();
+                self.send(peer, &Message::Addr(list));
+            }
+            Message::Addr(list) => {
+                for address in list {
+                    if self.addresses.len() < MAX_ADDRS || self.addresses.contains_key(&address.url) {
+                        let seen = self.addresses.entry(address.url).or_insert(0);
+                        *seen = (*seen).max(address.last_seen);
+                    }
+                }
+            }
+            Message::Inv(items) => self.on_inv(peer, items),
+            Message::GetData(items) => self.on_getdata(peer, items),
+            Message::NotFound(items) => {
+                if let Some(state) = self.peers.get_mut(&peer) {
+                    for item in items {
+                        if let Inventory::Block(hash) = item {
+                            state.in_flight.remove(&hash);
+                        }
+                    }
+                }
+                self.request_blocks();
+            }
+            Message::GetHeaders(request) => {
+                let headers = match &self.chain {
+                    Some(chain) => chain.headers_after(&request.locator, &request.stop, MAX_HEADERS),
+                    None => Vec::new(),
+                };
+                self.send(peer, &Message::Headers(headers));
+            }
+            Message::Headers(headers) => self.on_headers(peer, headers),
+            Message::Block(block) => self.on_block(peer, block),
+            Message::Tx(tx) => self.on_tx(peer, tx),
+            Message::Mempool => {
+                let txids: Vec<Inventory> = self.mempool.entries().into_iter().map(|e| Inventory::Tx(e.txid)).collect();
+                for chunk in txids.chunks(MAX_INV_ITEMS) {
+                    self.send(peer, &Message::Inv(chunk.to_vec()));
+                }
+            }
+            Message::Reject(reject) => {
+                let hash = match reject.item {
+                    Inventory::Tx(txid) => txid.0,
+                    Inventory::Block(hash) => hash.0,
+                };
+                self.event(Event::RejectedByPeer { peer, hash, reason: reject.reason });
+            }
+        }
+    }
+
+    /// Time passed: keepalive, timeouts, re-announcements.
+    pub fn tick(&mut self, now_ms: u64) {
+        self.advance_clock(now_ms);
+        let now = self.now_ms;
+        let mut drop = Vec::new();
+        let mut pings = Vec::new();
+        for (id, peer) in &self.peers {
+            if !peer.ready() {
+                if now.saturating_sub(peer.connected_ms) > HANDSHAKE_TIMEOUT_MS {
+                    drop.push((*id, DisconnectReason::HandshakeTimeout));
+                }
+                continue;
+            }
+            match peer.ping {
+                Some((_, sent)) if now.saturating_sub(sent) > PING_TIMEOUT_MS => {
+                    drop.push((*id, DisconnectReason::PingTimeout));
+                    continue;
+                }
+                None if now.saturating_sub(peer.last_ping_ms) >= PING_INTERVAL_MS => pings.push(*id),
+                _ => {}
+            }
+            if peer.in_flight.values().any(|asked| now.saturating_sub(*asked) > BLOCK_REQUEST_TIMEOUT_MS) {
+                drop.push((*id, DisconnectReason::Stalling));
+            }
+        }
+        for (id, reason) in drop {
+            self.disconnect(id, reason);
+        }
+        for id in pings {
+            self.ping_counter += 1;
+            let nonce = self.config.nonce.rotate_left(17) ^ self.ping_counter;
+            if let Some(peer) = self.peers.get_mut(&id) {
+                peer.ping = Some((nonce, now));
+                peer.last_ping_ms = now;
+            }
+            self.send(id, &Message::Ping(nonce));
+        }
+        if !self.own_txs.is_empty() && now.saturating_sub(self.last_reannounce_ms) >= REANNOUNCE_INTERVAL_MS {
+            self.last_reannounce_ms = now;
+            let items: Vec<Inventory> = self.own_txs.keys().map(|t| Inventory::Tx(*t)).collect();
+            for peer in self.ready_peers() {
+                self.send(peer, &Message::Inv(items.clone()));
+            }
+        }
+        self.request_blocks();
+    }
+
+    /// The shell committed batch `id` (and every one before it): announce what it stored.
+    pub fn batch_committed(&mut self, id: BatchId) {
+        while self.awaiting_commit.front().is_some_and(|(b, _)| *b <= id) {
+            let Some((_, announcements)) = self.awaiting_commit.pop_front() else { break };
+            for announcement in announcements {
+                self.announce(announcement);
+            }
+        }
+    }
+
+    /// A user's transaction (a wallet's payment): into the mempool, announced to every peer,
+    /// and announced again until it confirms.
+    pub fn submit_transaction(&mut self, tx: Transaction, now_ms: u64) -> Result<Txid, MempoolError> {
+        self.advance_clock(now_ms);
+        let Some(chain) = &self.chain else {
+            return Err(MempoolError::Invalid(TxError::MissingInput(
+                tx.spends().first().map(|i| i.prev_out).unwrap_or(crate::tx::OutPoint { txid: Txid::ZERO, vout: 0 }),
+            )));
+        };
+        let accepted = self.mempool.accept(tx.clone(), chain)?;
+        self.own_txs.insert(accepted.txid, tx);
+        self.event(Event::TxAccepted { txid: accepted.txid });
+        for peer in self.ready_peers() {
+            self.send(peer, &Message::Inv(vec![Inventory::Tx(accepted.txid)]));
+        }
+        self.update_mining();
+        Ok(accepted.txid)
+    }
+
+    /// Mine to `payee` by `policy`, or stop with `None`.
+    pub fn set_mining(&mut self, mining: Option<(PubKeyHash, MiningPolicy)>) {
+        self.mining =
+            mining.map(|(payee, policy)| Mining { payee, policy, once: false, job: None, job_mempool_len: 0 });
+        if self.mining.is_none() {
+            self.outputs.push_back(Output::StopMining);
+        }
+        self.update_mining();
+    }
+
+    /// Mine one block now with what the mempool holds, paying `payee` (the seed's `send -mine`).
+    pub fn mine_once(&mut self, payee: PubKeyHash) {
+        self.mining =
+            Some(Mining { payee, policy: MiningPolicy::Continuous, once: true, job: None, job_mempool_len: 0 });
+        self.update_mining();
+    }
+
+    /// The shell found `nonce` for job `id`.
+    pub fn nonce_found(&mut self, id: u64, nonce: u32, now_ms: u64) {
+        self.advance_clock(now_ms);
+        let Some(mining) = &mut self.mining else { return };
+        let Some((job_id, template)) = &mining.job else { return };
+        if *job_id != id {
+            return;
+        }
+        let block = template.with_nonce(nonce);
+        let payee = mining.payee;
+        let height = template.height;
+        let once = mining.once;
+        mining.job = None;
+        if once {
+            self.mining = None;
+        }
+        let hash = block.block_hash();
+        if self.process_block(block, None) {
+            if let Some((_, announcements)) = self.awaiting_commit.back_mut() {
+                announcements.push(Announcement::Mined { hash, height, payee });
+            }
+        }
+        self.update_mining();
+    }
+
+    /// The shell tried every nonce of job `id`: a fresh job with the next extra nonce.
+    pub fn nonce_space_exhausted(&mut self, id: u64) {
+        let Some(mining) = &mut self.mining else { return };
+        let Some((job_id, template)) = &mut mining.job else { return };
+        if *job_id != id {
+            return;
+        }
+        template.roll_extra_nonce();
+        let header = template.block.header;
+        let height = template.height;
+        self.next_job += 1;
+        let new_id = self.next_job;
+        *job_id = new_id;
+        self.outputs.push_back(Output::Mine(MiningJob { id: new_id, header, height }));
+    }
+
+    // ----- message handlers -----
+
+    fn on_version(&mut self, peer: PeerId, version: Version) {
+        let Some(state) = self.peers.get(&peer) else { return };
+        let inbound = state.direction == Direction::Inbound;
+        if state.version.is_some() {
+            self.disconnect(peer, DisconnectReason::Misbehaving("a second version message"));
+            return;
+        }
+        if version.nonce == self.config.nonce {
+            self.disconnect(peer, DisconnectReason::SelfConnection);
+            return;
+        }
+        if let Some(chain) = &self.chain
+            && version.genesis != BlockHash::ZERO
+            && version.genesis != chain.genesis_hash()
+        {
+            let ours = chain.genesis_hash();
+            self.disconnect(peer, DisconnectReason::WrongChain { ours, theirs: version.genesis });
+            return;
+        }
+        let skew = version.time.abs_diff(self.now_secs());
+        if skew > CLOCK_SKEW_WARNING_SECS {
+            self.log(format!("Peer {peer}'s clock is {skew} s off ours"));
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.version = Some(version);
+        }
+        if inbound {
+            let ours = self.our_version();
+            self.send(peer, &Message::Version(ours));
+        }
+        self.send(peer, &Message::Verack);
+        self.after_handshake_step(peer);
+    }
+
+    fn on_verack(&mut self, peer: PeerId) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.verack = true;
+        }
+        self.after_handshake_step(peer);
+    }
+
+    fn after_handshake_step(&mut self, peer: PeerId) {
+        let Some(version) = self.peers.get(&peer).filter(|p| p.ready()).and_then(|p| p.version.clone()) else {
+            return;
+        };
+        self.event(Event::PeerJoined {
+            peer,
+            role: version.role,
+            user_agent: version.user_agent.clone(),
+            best_height: version.best_height,
+        });
+        match &self.chain {
+            None if version.genesis != BlockHash::ZERO => {
+                if self.wanted_genesis.is_none() {
+                    self.wanted_genesis = Some(version.genesis);
+                    self.send(peer, &Message::GetData(vec![Inventory::Block(version.genesis)]));
+                }
+            }
+            None => {}
+            Some(chain) => {
+                if version.best_work > chain.tip_work() {
+                    self.send_getheaders(peer);
+                }
+                if self.config.role != Role::Relay {
+                    self.send(peer, &Message::Mempool);
+                }
+            }
+        }
+        if version.role == Role::Relay {
+            self.send(peer, &Message::GetAddr);
+        }
+    }
+
+    fn send_getheaders(&mut self, peer: PeerId) {
+        let Some(chain) = &self.chain else { return };
+        let mut locator = chain.locator();
+        // Headers already received but not yet connected: ask for what comes after them.
+        if let Some(last) = self.wanted.back() {
+            locator.insert(0, *last);
+            locator.truncate(crate::protocol::MAX_LOCATOR_HASHES);
+        }
+        self.send(peer, &Message::GetHeaders(GetHeaders { locator, stop: BlockHash::ZERO }));
+    }
+
+    fn on_inv(&mut self, peer: PeerId, items: Vec<Inventory>) {
+        let Some(chain) = &self.chain else { return };
+        let mut unknown_block = false;
+        let mut wanted_txs = Vec::new();
+        for item in items {
+            match item {
+                Inventory::Block(hash) => {
+                    if chain.block_info(&hash).is_none() && !self.pending_headers.contains_key(&hash) {
+                        unknown_block = true;
+                    }
+                }
+                Inventory::Tx(txid) => {
+                    if !self.mempool.contains(&txid) && chain.transaction(&txid).is_none() {
+                        wanted_txs.push(Inventory::Tx(txid));
+                    }
+                }
+            }
+        }
+        if unknown_block {
+            self.send_getheaders(peer);
+        }
+        if !wanted_txs.is_empty() {
+            self.send(peer, &Message::GetData(wanted_txs));
+        }
+    }
+
+    fn on_getdata(&mut self, peer: PeerId, items: Vec<Inventory>) {
+        let mut missing = Vec::new();
+        let mut replies = Vec::new();
+        for item in items {
+            let found = match (&self.chain, item) {
+                (Some(chain), Inventory::Block(hash)) => chain.block(&hash).cloned().map(Message::Block),
+                (None, Inventory::Block(_)) => None,
+                (_, Inventory::Tx(txid)) => self.mempool.get(&txid).map(|e| Message::Tx(e.tx.clone())),
+            };
+            match found {
+                Some(message) => replies.push(message),
+                None => missing.push(item),
+            }
+        }
+        for message in replies {
+            self.send(peer, &message);
+        }
+        if !missing.is_empty() {
+            self.send(peer, &Message::NotFound(missing));
+        }
+    }
+
+    fn on_headers(&mut self, peer: PeerId, headers: Vec<BlockHeader>) {
+        let Some(chain) = &self.chain else { return };
+        let full = headers.len() == MAX_HEADERS;
+        let mut new_headers = Vec::new();
+        for header in &headers {
+            let hash = header.block_hash();
+            if let Err(error) = check_proof_of_work(&hash, header.bits, &self.config.params) {
+                self.disconnect(peer, DisconnectReason::InvalidBlock(error));
+                return;
+            }
+            if chain.is_known_invalid(&hash) || chain.is_known_invalid(&header.prev_blockhash) {
+                self.disconnect(peer, DisconnectReason::InvalidBlock(BlockError::KnownInvalid));
+                return;
+            }
+            if chain.block_info(&hash).is_some() || self.pending_headers.contains_key(&hash) {
+                continue;
+            }
+            let parent_height = chain
+                .block_info(&header.prev_blockhash)
+                .map(|i| i.height)
+                .or_else(|| self.pending_headers.get(&header.prev_blockhash).map(|p| p.height))
+                .or_else(|| new_headers.iter().find(|(h, _)| *h == header.prev_blockhash).map(|(_, height)| *height));
+            let Some(parent_height) = parent_height else {
+                // Not connected to anything known: ignore the rest; a later locator fixes it.
+                break;
+            };
+            new_headers.push((hash, parent_height.saturating_add(1)));
+        }
+        for (hash, height) in new_headers {
+            if self.pending_headers.len() >= MAX_PENDING_HEADERS {
+                break;
+            }
+            self.pending_headers.insert(hash, PendingHeader { height, source: peer });
+            self.wanted.push_back(hash);
+            self.best_header_height = self.best_header_height.max(height);
+        }
+        if full {
+            self.send_getheaders(peer);
+        }
+        self.request_blocks();
+    }
+
+    fn on_block(&mut self, peer: PeerId, block: Block) {
+        let hash = block.block_hash();
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.in_flight.remove(&hash);
+        }
+        if self.chain.is_none() {
+            if self.wanted_genesis == Some(hash) {
+                self.adopt_genesis(peer, block);
+            }
+            return;
+        }
+        self.process_block(block, Some(peer));
+        self.request_blocks();
+    }
+
+    fn adopt_genesis(&mut self, peer: PeerId, block: Block) {
+        match ChainState::new(self.config.params.clone(), block) {
+            Ok((chain, batch)) => {
+                let genesis = chain.genesis_hash();
+                self.chain = Some(chain);
+                self.wanted_genesis = None;
+                self.write(batch, vec![Announcement::ChainAdopted(genesis)]);
+                for peer in self.ready_peers() {
+                    self.send_getheaders(peer);
+                }
+            }
+            Err(error) => {
+                self.wanted_genesis = None;
+                self.disconnect(peer, DisconnectReason::InvalidBlock(error));
+            }
+        }
+    }
+
+    /// Validates and stores a block (and any orphans waiting on it). Returns whether it was
+    /// accepted.
+    fn process_block(&mut self, block: Block, source: Option<PeerId>) -> bool {
+        let Some(chain) = &mut self.chain else { return false };
+        let hash = block.block_hash();
+        let parent = block.header.prev_blockhash;
+        match chain.accept_block(block.clone(), self.now_ms / 1000) {
+            Ok(accepted) => {
+                self.on_accepted(hash, accepted, source);
+                self.connect_orphans(hash);
+                true
+            }
+            Err(BlockError::UnknownParent(_)) => {
+                self.add_orphan(hash, block, source);
+                if let Some(peer) = source
+                    && !self.pending_headers.contains_key(&parent)
+                {
+                    self.send_getheaders(peer);
+                }
+                false
+            }
+            Err(BlockError::AlreadyKnown | BlockError::TimeTooNew { .. }) => false,
+            Err(error) => {
+                self.pending_headers.remove(&hash);
+                match source {
+                    Some(peer) => self.disconnect(peer, DisconnectReason::InvalidBlock(error)),
+                    None => self.log(format!("Mined block {hash} was refused: {error}")),
+                }
+                false
+            }
+        }
+    }
+
+    fn on_accepted(&mut self, hash: BlockHash, accepted: BlockAccepted, source: Option<PeerId>) {
+        self.pending_headers.remove(&hash);
+        let Some(chain) = &self.chain else { return };
+        let height = chain.block_info(&hash).map_or(0, |i| i.height);
+        let mut announcements = Vec::new();
+        if !accepted.disconnected.is_empty() {
+            announcements.push(Announcement::Disconnected(accepted.disconnected.clone()));
+        }
+        for connected in &accepted.connected {
+            let connected_height = chain.block_info(connected).map_or(height, |i| i.height);
+            announcements.push(Announcement::Block { hash: *connected, height: connected_height, source });
+        }
+        self.mempool.update_for_chain(chain, &accepted);
+        self.own_txs.retain(|txid, _| chain.transaction(txid).is_none());
+        let tip_height = chain.height();
+        self.write(accepted.batch, announcements);
+        if !self.wanted.is_empty() || self.best_header_height > tip_height {
+            let total = self.best_header_height.max(tip_height);
+            self.event(Event::SyncProgress { done: tip_height, total });
+        }
+        self.update_mining();
+    }
+
+    fn add_orphan(&mut self, hash: BlockHash, block: Block, source: Option<PeerId>) {
+        if self.orphans.contains_key(&hash) {
+            return;
+        }
+        while self.orphans.len() >= MAX_ORPHANS {
+            let Some(oldest) = self.orphan_order.pop_front() else { break };
+            self.orphans.remove(&oldest);
+        }
+        self.orphans.insert(hash, (block, source));
+        self.orphan_order.push_back(hash);
+    }
+
+    fn connect_orphans(&mut self, parent: BlockHash) {
+        let mut parents = vec![parent];
+        while let Some(parent) = parents.pop() {
+            let children: Vec<BlockHash> = self
+                .orphans
+                .iter()
+                .filter(|(_, (block, _))| block.header.prev_blockhash == parent)
+                .map(|(hash, _)| *hash)
+                .collect();
+            for child in children {
+                self.orphan_order.retain(|h| *h != child);
+                if let Some((block, source)) = self.orphans.remove(&child)
+                    && self.process_block_without_orphans(block, source)
+                {
+                    parents.push(child);
+                }
+            }
+        }
+    }
+
+    fn process_block_without_orphans(&mut self, block: Block, source: Option<PeerId>) -> bool {
+        let Some(chain) = &mut self.chain else { return false };
+        let hash = block.block_hash();
+        match chain.accept_block(block, self.now_ms / 1000) {
+            Ok(accepted) => {
+                self.on_accepted(hash, accepted, source);
+                true
+            }
+            Err(BlockError::AlreadyKnown) => false,
+            Err(error) => {
+                if let Some(peer) = source {
+                    self.disconnect(peer, DisconnectReason::InvalidBlock(error));
+                }
+                false
+            }
+        }
+    }
+
+    fn on_tx(&mut self, peer: PeerId, tx: Transaction) {
+        let Some(chain) = &self.chain else { return };
+        let txid = tx.txid();
+        match self.mempool.accept(tx, chain) {
+            Ok(_) => {
+                self.event(Event::TxAccepted { txid });
+                for other in self.ready_peers() {
+                    if other != peer {
+                        self.send(other, &Message::Inv(vec![Inventory::Tx(txid)]));
+                    }
+                }
+                self.update_mining();
+            }
+            Err(MempoolError::AlreadyInMempool | MempoolError::AlreadyConfirmed) => {}
+            Err(error) => {
+                let code = match &error {
+                    MempoolError::Conflict { .. } => RejectCode::Duplicate,
+                    MempoolError::Invalid(_) => RejectCode::Invalid,
+                    _ => RejectCode::Policy,
+                };
+                let reason = error.to_string();
+                self.event(Event::TxRejected { txid, reason: reason.clone() });
+                self.send(peer, &Message::Reject(Reject { item: Inventory::Tx(txid), code, reason }));
+            }
+        }
+    }
+
+    // ----- sync and announcements -----
+
+    fn ready_peers(&self) -> Vec<PeerId> {
+        self.peers.iter().filter(|(_, p)| p.ready()).map(|(id, _)| *id).collect()
+    }
+
+    /// Asks peers for wanted block bodies, a window per peer, one `getdata` per peer.
+    fn request_blocks(&mut self) {
+        let Some(chain) = &self.chain else { return };
+        // Drop what arrived or is known already.
+        while let Some(front) = self.wanted.front() {
+            if chain.block_info(front).is_some_and(|i| i.has_data) || !self.pending_headers.contains_key(front) {
+                self.wanted.pop_front();
+            } else {
+                break;
+            }
+        }
+        let in_flight: HashSet<BlockHash> = self.peers.values().flat_map(|p| p.in_flight.keys().copied()).collect();
+        let mut requests: BTreeMap<PeerId, Vec<BlockHash>> = BTreeMap::new();
+        let ready = self.ready_peers();
+        if ready.is_empty() {
+            return;
+        }
+        for hash in &self.wanted {
+            if in_flight.contains(hash) || self.orphans.contains_key(hash) {
+                continue;
+            }
+            if chain.block_info(hash).is_some_and(|i| i.has_data) {
+                continue;
+            }
+            let Some(pending) = self.pending_headers.get(hash) else { continue };
+            // The peer that sent the header, or else any peer that claims the height.
+            let candidates = std::iter::once(pending.source).chain(ready.iter().copied());
+            let chosen = candidates.filter(|id| ready.contains(id)).find(|id| {
+                let peer = &self.peers[id];
+                let asked = requests.get(id).map_or(0, Vec::len);
+                let claims =
+                    peer.version.as_ref().is_some_and(|v| v.best_height >= pending.height) || *id == pending.source;
+                claims && peer.in_flight.len() + asked < BLOCKS_IN_FLIGHT_PER_PEER
+            });
+            if let Some(peer) = chosen {
+                requests.entry(peer).or_default().push(*hash);
+            }
+        }
+        let now = self.now_ms;
+        for (peer, hashes) in requests {
+            if let Some(state) = self.peers.get_mut(&peer) {
+                for hash in &hashes {
+                    state.in_flight.insert(*hash, now);
+                }
+            }
+            let items = hashes.into_iter().map(Inventory::Block).collect();
+            self.send(peer, &Message::GetData(items));
+        }
+    }
+
+    fn write(&mut self, batch: WriteBatch, announcements: Vec<Announcement>) {
+        self.next_batch += 1;
+        let id = self.next_batch;
+        self.outputs.push_back(Output::Write { id, batch });
+        self.awaiting_commit.push_back((id, announcements));
+    }
+
+    fn announce(&mut self, announcement: Announcement) {
+        match announcement {
+            Announcement::Block { hash, height, source } => {
+                self.event(Event::BlockAdded { hash, height });
+                // Only the tip is worth announcing: a peer that lacks its ancestors asks.
+                let is_tip = self.chain.as_ref().is_some_and(|c| c.tip() == hash);
+                if is_tip {
+                    for peer in self.ready_peers() {
+                        if Some(peer) != source {
+                            self.send(peer, &Message::Inv(vec![Inventory::Block(hash)]));
+                        }
+                    }
+                }
+            }
+            Announcement::Disconnected(hashes) => self.event(Event::BlocksDisconnected { hashes }),
+            Announcement::ChainAdopted(genesis) => self.event(Event::ChainAdopted { genesis }),
+            Announcement::Mined { hash, height, payee } => self.event(Event::Mined { hash, height, payee }),
+        }
+    }
+
+    // ----- mining -----
+
+    /// Starts, refreshes or stops the mining job after the tip or the mempool changed.
+    fn update_mining(&mut self) {
+        let Some(chain) = &self.chain else { return };
+        let Some(mining) = &mut self.mining else { return };
+        let should_mine = match mining.policy {
+            MiningPolicy::Continuous => true,
+            MiningPolicy::WhenMempoolHolds(n) => self.mempool.len() >= n.max(1),
+        };
+        if !should_mine {
+            if mining.job.take().is_some() {
+                self.outputs.push_back(Output::StopMining);
+            }
+            return;
+        }
+        let stale = match &mining.job {
+            None => true,
+            Some((_, template)) => {
+                template.block.header.prev_blockhash != chain.tip() || mining.job_mempool_len != self.mempool.len()
+            }
+        };
+        if !stale {
+            return;
+        }
+        let Ok(template) = block_template(chain, &self.mempool, mining.payee, self.now_ms / 1000, Vec::new()) else {
+            return;
+        };
+        self.next_job += 1;
+        let job = MiningJob { id: self.next_job, header: template.block.header, height: template.height };
+        mining.job = Some((job.id, template));
+        mining.job_mempool_len = self.mempool.len();
+        self.outputs.push_back(Output::Mine(job));
+    }
+}
