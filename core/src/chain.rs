@@ -276,9 +276,10 @@ impl ChainState {
     }
 
     /// What answers `getheaders`: the best chain's headers after the fork with `locator`, up to
-    /// and including `stop` (zero: no stop), at most `max`.
+    /// and including `stop` (zero: no stop), at most `max`. An empty locator asks for the chain
+    /// from its genesis, inclusive: how a node with no chain learns which chain a peer follows.
     pub fn headers_after(&self, locator: &[BlockHash], stop: &BlockHash, max: usize) -> Vec<BlockHeader> {
-        let start = self.fork_height(locator) as usize + 1;
+        let start = if locator.is_empty() { 0 } else { self.fork_height(locator) as usize + 1 };
         let mut headers = Vec::new();
         for hash in self.active.iter().skip(start).take(max) {
             if let Some(info) = self.index.get(hash) {

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod mempool;
 pub mod merkle;
 pub mod mining;
+pub mod node;
 pub mod params;
 pub mod pow;
 pub mod protocol;

@@ -45,6 +45,8 @@ const MAX_ORPHANS: usize = 256;
 const REANNOUNCE_INTERVAL_MS: u64 = 60_000;
 /// A peer's clock this far off is logged.
 const CLOCK_SKEW_WARNING_SECS: u64 = 600;
+/// A node with no chain asks its peers for theirs this often.
+const CHAIN_QUERY_INTERVAL_MS: u64 = 5_000;
 /// Headers known but not yet downloaded.
 const MAX_PENDING_HEADERS: usize = 1_000_000;
 
@@ -125,8 +127,10 @@ pub struct Node {
     now_ms: u64,
     next_batch: BatchId,
     awaiting_commit: VecDeque<(BatchId, Vec<Announcement>)>,
-    /// The genesis asked of a peer by a node that has no chain.
-    wanted_genesis: Option<BlockHash>,
+    /// The genesis asked of a peer by a node that has no chain, and when.
+    wanted_genesis: Option<(BlockHash, u64)>,
+    /// When a node with no chain last asked its peers which chain they follow.
+    last_chain_query_ms: u64,
     pending_headers: HashMap<BlockHash, PendingHeader>,
     /// Bodies to fetch, in the order their headers came.
     wanted: VecDeque<BlockHash>,
@@ -155,6 +159,7 @@ impl Node {
             next_batch: 0,
             awaiting_commit: VecDeque::new(),
             wanted_genesis: None,
+            last_chain_query_ms: 0,
             pending_headers: HashMap::new(),
             wanted: VecDeque::new(),
             best_header_height: 0,
@@ -409,6 +414,18 @@ impl Node {
             }
             self.send(id, &Message::Ping(nonce));
         }
+        if self.chain.is_none() {
+            if self.wanted_genesis.is_some_and(|(_, asked)| now.saturating_sub(asked) > 6 * CHAIN_QUERY_INTERVAL_MS) {
+                self.wanted_genesis = None;
+            }
+            if self.wanted_genesis.is_none() && now.saturating_sub(self.last_chain_query_ms) >= CHAIN_QUERY_INTERVAL_MS
+            {
+                self.last_chain_query_ms = now;
+                for peer in self.ready_peers() {
+                    self.query_chain(peer);
+                }
+            }
+        }
         if !self.own_txs.is_empty() && now.saturating_sub(self.last_reannounce_ms) >= REANNOUNCE_INTERVAL_MS {
             self.last_reannounce_ms = now;
             let items: Vec<Inventory> = self.own_txs.keys().map(|t| Inventory::Tx(*t)).collect();
@@ -482,10 +499,10 @@ impl Node {
             self.mining = None;
         }
         let hash = block.block_hash();
-        if self.process_block(block, None) {
-            if let Some((_, announcements)) = self.awaiting_commit.back_mut() {
-                announcements.push(Announcement::Mined { hash, height, payee });
-            }
+        if self.process_block(block, None)
+            && let Some((_, announcements)) = self.awaiting_commit.back_mut()
+        {
+            announcements.push(Announcement::Mined { hash, height, payee });
         }
         self.update_mining();
     }
@@ -560,12 +577,7 @@ impl Node {
             best_height: version.best_height,
         });
         match &self.chain {
-            None if version.genesis != BlockHash::ZERO => {
-                if self.wanted_genesis.is_none() {
-                    self.wanted_genesis = Some(version.genesis);
-                    self.send(peer, &Message::GetData(vec![Inventory::Block(version.genesis)]));
-                }
-            }
+            None if version.genesis != BlockHash::ZERO => self.ask_for_genesis(peer, version.genesis),
             None => {}
             Some(chain) => {
                 if version.best_work > chain.tip_work() {
@@ -581,6 +593,19 @@ impl Node {
         }
     }
 
+    fn ask_for_genesis(&mut self, peer: PeerId, genesis: BlockHash) {
+        if self.wanted_genesis.is_none() {
+            self.wanted_genesis = Some((genesis, self.now_ms));
+            self.send(peer, &Message::GetData(vec![Inventory::Block(genesis)]));
+        }
+    }
+
+    /// A node with no chain asks which chain a peer follows: an empty locator gets the headers
+    /// from genesis.
+    fn query_chain(&mut self, peer: PeerId) {
+        self.send(peer, &Message::GetHeaders(GetHeaders { locator: Vec::new(), stop: BlockHash::ZERO }));
+    }
+
     fn send_getheaders(&mut self, peer: PeerId) {
         let Some(chain) = &self.chain else { return };
         let mut locator = chain.locator();
@@ -593,7 +618,12 @@ impl Node {
     }
 
     fn on_inv(&mut self, peer: PeerId, items: Vec<Inventory>) {
-        let Some(chain) = &self.chain else { return };
+        let Some(chain) = &self.chain else {
+            if items.iter().any(|i| matches!(i, Inventory::Block(_))) {
+                self.query_chain(peer);
+            }
+            return;
+        };
         let mut unknown_block = false;
         let mut wanted_txs = Vec::new();
         for item in items {
@@ -641,7 +671,13 @@ impl Node {
     }
 
     fn on_headers(&mut self, peer: PeerId, headers: Vec<BlockHeader>) {
-        let Some(chain) = &self.chain else { return };
+        let Some(chain) = &self.chain else {
+            // The answer to an empty locator starts with the peer's genesis.
+            if let Some(first) = headers.first().filter(|h| h.prev_blockhash == BlockHash::ZERO) {
+                self.ask_for_genesis(peer, first.block_hash());
+            }
+            return;
+        };
         let full = headers.len() == MAX_HEADERS;
         let mut new_headers = Vec::new();
         for header in &headers {
@@ -688,7 +724,7 @@ impl Node {
             state.in_flight.remove(&hash);
         }
         if self.chain.is_none() {
-            if self.wanted_genesis == Some(hash) {
+            if self.wanted_genesis.is_some_and(|(wanted, _)| wanted == hash) {
                 self.adopt_genesis(peer, block);
             }
             return;
@@ -705,7 +741,13 @@ impl Node {
                 self.wanted_genesis = None;
                 self.write(batch, vec![Announcement::ChainAdopted(genesis)]);
                 for peer in self.ready_peers() {
-                    self.send_getheaders(peer);
+                    let theirs = self.peers.get(&peer).and_then(|p| p.version.as_ref()).map(|v| v.genesis);
+                    match theirs {
+                        Some(theirs) if theirs != BlockHash::ZERO && theirs != genesis => {
+                            self.disconnect(peer, DisconnectReason::WrongChain { ours: genesis, theirs });
+                        }
+                        _ => self.send_getheaders(peer),
+                    }
                 }
             }
             Err(error) => {

@@ -1,0 +1,223 @@
+//! A peer that lies, floods or sends garbage is cut off with the right reason, and the node
+//! goes on serving honest peers.
+
+use tabcoin_core::node::{Direction, DisconnectReason, Node, Output, PeerId};
+use tabcoin_core::protocol::{
+    GetHeaders, Inventory, Message, PROTOCOL_VERSION, ProtocolError, RejectCode, Role, Version,
+};
+use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
+use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
+use tabcoin_core::{Address, Amount, BlockError, BlockHash, ChainParams, ChainState, Work};
+
+use crate::harness::config;
+
+const NOW: u64 = 1_700_000_100_000;
+const OUR_NONCE: u64 = 77;
+
+struct Fixture {
+    node: Node,
+    keys: KeySet,
+    owner: Address,
+    magic: [u8; 4],
+}
+
+fn fixture() -> Fixture {
+    let params = ChainParams::test();
+    let mut keys = KeySet::new();
+    let owner = keys.generate([3; 32], &params).unwrap();
+    let genesis = create_genesis(&params, &owner, 1_700_000_000).unwrap();
+    let (chain, _) = ChainState::new(params.clone(), genesis).unwrap();
+    let mut cfg = config(Role::Relay, OUR_NONCE);
+    cfg.params = params.clone();
+    Fixture { node: Node::new(cfg, Some(chain)), keys, owner, magic: params.magic }
+}
+
+fn version(genesis: BlockHash, nonce: u64) -> Message {
+    Message::Version(Version {
+        protocol_version: PROTOCOL_VERSION,
+        role: Role::Wallet,
+        genesis,
+        best_height: 0,
+        best_work: Work::ZERO,
+        time: NOW / 1000,
+        nonce,
+        user_agent: "test".into(),
+    })
+}
+
+/// Connects `peer` inbound and completes its handshake.
+fn handshake(f: &mut Fixture, peer: PeerId) {
+    f.node.peer_connected(peer, Direction::Inbound, format!("test://{peer}"), NOW);
+    let genesis = f.node.chain().unwrap().genesis_hash();
+    let frame = version(genesis, 1000 + peer).to_frame(f.magic);
+    f.node.received(peer, &frame, NOW);
+    f.node.received(peer, &Message::Verack.to_frame(f.magic), NOW);
+    drain(f);
+}
+
+fn drain(f: &mut Fixture) -> Vec<Output> {
+    std::iter::from_fn(|| f.node.poll_output()).collect()
+}
+
+fn disconnect_reason(outputs: &[Output], peer: PeerId) -> Option<DisconnectReason> {
+    outputs.iter().find_map(|o| match o {
+        Output::Disconnect { peer: p, reason } if *p == peer => Some(reason.clone()),
+        _ => None,
+    })
+}
+
+fn sent_to(f: &Fixture, outputs: &[Output], peer: PeerId) -> Vec<Message> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { peer: p, frame } if *p == peer => Message::from_frame(frame, f.magic).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn garbage_wrong_magic_and_oversize_frames_are_malformed() {
+    let mut f = fixture();
+    handshake(&mut f, 1);
+    f.node.received(1, &[0xde, 0xad, 0xbe, 0xef], NOW);
+    let out = drain(&mut f);
+    assert_eq!(disconnect_reason(&out, 1), Some(DisconnectReason::Malformed(ProtocolError::Truncated { bytes: 4 })));
+
+    handshake(&mut f, 2);
+    let frame = Message::Ping(1).to_frame([1, 2, 3, 4]);
+    f.node.received(2, &frame, NOW);
+    assert!(matches!(
+        disconnect_reason(&drain(&mut f), 2),
+        Some(DisconnectReason::Malformed(ProtocolError::WrongMagic { .. }))
+    ));
+
+    handshake(&mut f, 3);
+    let mut frame = Message::Ping(1).to_frame(f.magic);
+    frame[16..20].copy_from_slice(&5_000_000u32.to_le_bytes());
+    f.node.received(3, &frame, NOW);
+    assert!(matches!(
+        disconnect_reason(&drain(&mut f), 3),
+        Some(DisconnectReason::Malformed(ProtocolError::PayloadTooLarge { .. }))
+    ));
+}
+
+#[test]
+fn messages_before_the_handshake_and_a_second_version_are_refused() {
+    let mut f = fixture();
+    f.node.peer_connected(1, Direction::Inbound, "test://1".into(), NOW);
+    f.node.received(1, &Message::Ping(5).to_frame(f.magic), NOW);
+    assert!(matches!(disconnect_reason(&drain(&mut f), 1), Some(DisconnectReason::Misbehaving(_))));
+
+    handshake(&mut f, 2);
+    let genesis = f.node.chain().unwrap().genesis_hash();
+    let again = version(genesis, 5).to_frame(f.magic);
+    f.node.received(2, &again, NOW);
+    assert!(matches!(disconnect_reason(&drain(&mut f), 2), Some(DisconnectReason::Misbehaving(_))));
+}
+
+#[test]
+fn self_connections_and_other_chains_are_refused() {
+    let mut f = fixture();
+    f.node.peer_connected(1, Direction::Inbound, "test://1".into(), NOW);
+    let genesis = f.node.chain().unwrap().genesis_hash();
+    let own = version(genesis, OUR_NONCE).to_frame(f.magic);
+    f.node.received(1, &own, NOW);
+    assert_eq!(disconnect_reason(&drain(&mut f), 1), Some(DisconnectReason::SelfConnection));
+
+    f.node.peer_connected(2, Direction::Inbound, "test://2".into(), NOW);
+    let other = version(BlockHash([9; 32]), 5).to_frame(f.magic);
+    f.node.received(2, &other, NOW);
+    assert_eq!(
+        disconnect_reason(&drain(&mut f), 2),
+        Some(DisconnectReason::WrongChain { ours: genesis, theirs: BlockHash([9; 32]) })
+    );
+}
+
+#[test]
+fn an_invalid_block_cuts_the_sender_off_and_honest_peers_are_still_served() {
+    let mut f = fixture();
+    handshake(&mut f, 1);
+    handshake(&mut f, 2);
+    let chain = f.node.chain().unwrap();
+    let spec = TemplateSpec {
+        parent: chain.tip(),
+        payee: f.owner.pubkey_hash,
+        now: NOW / 1000,
+        txs: vec![],
+        fees: Amount::ZERO,
+        message: vec![],
+    };
+    let mut block = build_template(chain, spec).unwrap().mine().unwrap();
+    block.txs[0].outputs[0].amount = Amount::from_coins(1_000).unwrap();
+    let mut template = tabcoin_core::template::BlockTemplate { block, height: 1, fees: Amount::ZERO };
+    template.recommit();
+    let greedy = template.mine().unwrap();
+    f.node.received(1, &Message::Block(greedy).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    assert!(matches!(
+        disconnect_reason(&out, 1),
+        Some(DisconnectReason::InvalidBlock(BlockError::CoinbaseTooLarge { .. }))
+    ));
+    assert_eq!(f.node.chain().unwrap().height(), 0);
+
+    // Peer 2 still gets answers.
+    let ask = Message::GetHeaders(GetHeaders { locator: vec![], stop: BlockHash::ZERO }).to_frame(f.magic);
+    f.node.received(2, &ask, NOW);
+    let out = drain(&mut f);
+    assert!(disconnect_reason(&out, 2).is_none());
+    assert!(matches!(sent_to(&f, &out, 2).as_slice(), [Message::Headers(h)] if h.len() == 1));
+}
+
+#[test]
+fn an_invalid_transaction_gets_a_reject_with_the_reason() {
+    let mut f = fixture();
+    handshake(&mut f, 1);
+    let chain = f.node.chain().unwrap();
+    let coins = f.node.mempool().spendable_coins(chain, &f.owner.pubkey_hash);
+    let request =
+        PaymentRequest { from: f.owner, to: f.owner, amount: Amount::from_coins(1).unwrap(), fee: Amount::ZERO };
+    let mut tx = build_payment(&f.keys, f.node.params(), &coins, &request).unwrap();
+    // Same total, different split: only the signature can tell.
+    tx.outputs[0].amount = Amount::from_coins(2).unwrap();
+    tx.outputs[1].amount = Amount::from_coins(8).unwrap();
+    let txid = tx.txid();
+    f.node.received(1, &Message::Tx(tx).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    assert!(disconnect_reason(&out, 1).is_none(), "a bad transaction is refused, not punished");
+    match sent_to(&f, &out, 1).as_slice() {
+        [Message::Reject(reject)] => {
+            assert_eq!(reject.item, Inventory::Tx(txid));
+            assert_eq!(reject.code, RejectCode::Invalid);
+            assert!(reject.reason.contains("signature"), "{}", reject.reason);
+        }
+        other => panic!("expected one reject, got {other:?}"),
+    }
+    assert!(f.node.mempool().is_empty());
+}
+
+#[test]
+fn getdata_for_unknown_items_is_answered_with_notfound() {
+    let mut f = fixture();
+    handshake(&mut f, 1);
+    let items = vec![Inventory::Block(BlockHash([5; 32])), Inventory::Tx(tabcoin_core::Txid([6; 32]))];
+    f.node.received(1, &Message::GetData(items.clone()).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    assert_eq!(sent_to(&f, &out, 1), vec![Message::NotFound(items)]);
+}
+
+#[test]
+fn a_silent_peer_times_out_and_a_live_one_is_pinged() {
+    let mut f = fixture();
+    f.node.peer_connected(1, Direction::Inbound, "test://1".into(), NOW);
+    handshake(&mut f, 2);
+    f.node.tick(NOW + 61_000);
+    let out = drain(&mut f);
+    assert_eq!(disconnect_reason(&out, 1), Some(DisconnectReason::HandshakeTimeout));
+    assert!(matches!(sent_to(&f, &out, 2).as_slice(), [Message::Ping(_)]));
+    // No pong for five minutes: cut off (generous, for hidden browser tabs).
+    f.node.tick(NOW + 61_000 + 4 * 60_000);
+    assert!(disconnect_reason(&drain(&mut f), 2).is_none());
+    f.node.tick(NOW + 61_000 + 5 * 60_000 + 1);
+    assert_eq!(disconnect_reason(&drain(&mut f), 2), Some(DisconnectReason::PingTimeout));
+}
