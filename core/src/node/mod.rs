@@ -10,7 +10,7 @@
 
 mod io;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 pub use io::{BatchId, Direction, DisconnectReason, Event, MiningJob, MiningPolicy, Output, PeerId};
 
@@ -135,6 +135,8 @@ pub struct Node {
     /// Bodies to fetch, in the order their headers came.
     wanted: VecDeque<BlockHash>,
     best_header_height: u32,
+    /// The newest header received and not yet connected: where the next `getheaders` starts.
+    best_pending: Option<BlockHash>,
     orphans: BTreeMap<BlockHash, (Block, Option<PeerId>)>,
     orphan_order: VecDeque<BlockHash>,
     mining: Option<Mining>,
@@ -163,6 +165,7 @@ impl Node {
             pending_headers: HashMap::new(),
             wanted: VecDeque::new(),
             best_header_height: 0,
+            best_pending: None,
             orphans: BTreeMap::new(),
             orphan_order: VecDeque::new(),
             mining: None,
@@ -244,7 +247,8 @@ impl Node {
     }
 
     fn disconnect(&mut self, peer: PeerId, reason: DisconnectReason) {
-        if self.peers.remove(&peer).is_some() {
+        if let Some(state) = self.peers.remove(&peer) {
+            self.release_in_flight(state.in_flight.into_keys());
             self.event(Event::Disconnected { peer, reason: reason.clone() });
             self.outputs.push_back(Output::Disconnect { peer, reason });
         }
@@ -295,6 +299,7 @@ impl Node {
             if state.ready() {
                 self.event(Event::PeerLeft { peer });
             }
+            self.release_in_flight(state.in_flight.into_keys());
             // What it was fetching goes to other peers.
             self.request_blocks();
         }
@@ -342,14 +347,17 @@ impl Node {
             Message::Inv(items) => self.on_inv(peer, items),
             Message::GetData(items) => self.on_getdata(peer, items),
             Message::NotFound(items) => {
+                let mut released = Vec::new();
                 if let Some(state) = self.peers.get_mut(&peer) {
                     for item in items {
-                        if let Inventory::Block(hash) = item {
-                            state.in_flight.remove(&hash);
+                        if let Inventory::Block(hash) = item
+                            && state.in_flight.remove(&hash).is_some()
+                        {
+                            released.push(hash);
                         }
                     }
                 }
-                self.request_blocks();
+                self.release_in_flight(released.into_iter());
             }
             Message::GetHeaders(request) => {
                 let headers = match &self.chain {
@@ -610,8 +618,8 @@ impl Node {
         let Some(chain) = &self.chain else { return };
         let mut locator = chain.locator();
         // Headers already received but not yet connected: ask for what comes after them.
-        if let Some(last) = self.wanted.back() {
-            locator.insert(0, *last);
+        if let Some(best) = self.best_pending.filter(|h| self.pending_headers.contains_key(h)) {
+            locator.insert(0, best);
             locator.truncate(crate::protocol::MAX_LOCATOR_HASHES);
         }
         self.send(peer, &Message::GetHeaders(GetHeaders { locator, stop: BlockHash::ZERO }));
@@ -704,15 +712,20 @@ impl Node {
             };
             new_headers.push((hash, parent_height.saturating_add(1)));
         }
+        let added = !new_headers.is_empty();
         for (hash, height) in new_headers {
             if self.pending_headers.len() >= MAX_PENDING_HEADERS {
                 break;
             }
             self.pending_headers.insert(hash, PendingHeader { height, source: peer });
             self.wanted.push_back(hash);
-            self.best_header_height = self.best_header_height.max(height);
+            if height >= self.best_header_height {
+                self.best_header_height = height;
+                self.best_pending = Some(hash);
+            }
         }
-        if full {
+        // A full message means more may follow; a full one with nothing new would loop.
+        if full && added {
             self.send_getheaders(peer);
         }
         self.request_blocks();
@@ -899,28 +912,19 @@ impl Node {
     /// Asks peers for wanted block bodies, a window per peer, one `getdata` per peer.
     fn request_blocks(&mut self) {
         let Some(chain) = &self.chain else { return };
-        // Drop what arrived or is known already.
-        while let Some(front) = self.wanted.front() {
-            if chain.block_info(front).is_some_and(|i| i.has_data) || !self.pending_headers.contains_key(front) {
-                self.wanted.pop_front();
-            } else {
-                break;
-            }
-        }
-        let in_flight: HashSet<BlockHash> = self.peers.values().flat_map(|p| p.in_flight.keys().copied()).collect();
-        let mut requests: BTreeMap<PeerId, Vec<BlockHash>> = BTreeMap::new();
         let ready = self.ready_peers();
         if ready.is_empty() {
             return;
         }
-        for hash in &self.wanted {
-            if in_flight.contains(hash) || self.orphans.contains_key(hash) {
+        let mut requests: BTreeMap<PeerId, Vec<BlockHash>> = BTreeMap::new();
+        // `wanted` holds only what no peer is fetching, in chain order: take from the front
+        // until every window is full, so each call costs what it requests.
+        while let Some(hash) = self.wanted.front().copied() {
+            let done = chain.block_info(&hash).is_some_and(|i| i.has_data) || self.orphans.contains_key(&hash);
+            let Some(pending) = self.pending_headers.get(&hash).filter(|_| !done) else {
+                self.wanted.pop_front();
                 continue;
-            }
-            if chain.block_info(hash).is_some_and(|i| i.has_data) {
-                continue;
-            }
-            let Some(pending) = self.pending_headers.get(hash) else { continue };
+            };
             // The peer that sent the header, or else any peer that claims the height.
             let candidates = std::iter::once(pending.source).chain(ready.iter().copied());
             let chosen = candidates.filter(|id| ready.contains(id)).find(|id| {
@@ -930,9 +934,9 @@ impl Node {
                     peer.version.as_ref().is_some_and(|v| v.best_height >= pending.height) || *id == pending.source;
                 claims && peer.in_flight.len() + asked < BLOCKS_IN_FLIGHT_PER_PEER
             });
-            if let Some(peer) = chosen {
-                requests.entry(peer).or_default().push(*hash);
-            }
+            let Some(peer) = chosen else { break };
+            self.wanted.pop_front();
+            requests.entry(peer).or_default().push(hash);
         }
         let now = self.now_ms;
         for (peer, hashes) in requests {
@@ -943,6 +947,15 @@ impl Node {
             }
             let items = hashes.into_iter().map(Inventory::Block).collect();
             self.send(peer, &Message::GetData(items));
+        }
+    }
+
+    /// Blocks a peer was fetching go back to the front of the queue, for another peer.
+    fn release_in_flight(&mut self, hashes: impl DoubleEndedIterator<Item = BlockHash>) {
+        for hash in hashes.rev() {
+            if self.pending_headers.contains_key(&hash) {
+                self.wanted.push_front(hash);
+            }
         }
     }
 
