@@ -47,6 +47,16 @@ const REANNOUNCE_INTERVAL_MS: u64 = 60_000;
 const CLOCK_SKEW_WARNING_SECS: u64 = 600;
 /// A node with no chain asks its peers for theirs this often.
 const CHAIN_QUERY_INTERVAL_MS: u64 = 5_000;
+/// Bytes of orphan blocks held.
+const MAX_ORPHAN_BYTES: usize = 64 * 1024 * 1024;
+/// A block too far ahead of the clock is fetched again after this long.
+const FUTURE_BLOCK_RETRY_MS: u64 = 60_000;
+/// Bytes of blocks sent in answer to one `getdata` (the rest is `notfound`).
+const MAX_GETDATA_REPLY_BYTES: usize = 16 * 1024 * 1024;
+/// A peer with more work than us is asked for headers again after this long.
+const HEADERS_RETRY_MS: u64 = 30_000;
+/// Wanted blocks looked at per request round, past ones no peer can serve now.
+const MAX_REQUEST_SCAN: usize = 4_096;
 /// Headers known but not yet downloaded.
 const MAX_PENDING_HEADERS: usize = 1_000_000;
 
@@ -82,6 +92,14 @@ struct Peer {
     ping: Option<(u64, u64)>,
     last_ping_ms: u64,
     in_flight: BTreeMap<BlockHash, u64>,
+    /// When it last delivered a block: a peer with requests and no delivery for long stalls.
+    last_delivery_ms: u64,
+    /// The highest block it is known to have (from `version`, then its headers).
+    best_known_height: u32,
+    /// Its newest header we hold: where the next `getheaders` to it starts.
+    sync_from: Option<BlockHash>,
+    /// When we last asked it for headers.
+    headers_asked_ms: u64,
 }
 
 impl Peer {
@@ -97,14 +115,16 @@ enum Announcement {
     Disconnected(Vec<BlockHash>),
     ChainAdopted(BlockHash),
     Mined { hash: BlockHash, height: u32, payee: PubKeyHash },
+    Progress { done: u32, total: u32 },
 }
 
 #[derive(Clone, Debug)]
 struct Mining {
     payee: PubKeyHash,
     policy: MiningPolicy,
-    /// Mine one block, then stop (the seed's `send -mine`).
-    once: bool,
+    /// Mine one block, then go back to this setting (the seed's `send -mine` on a node that
+    /// may be mining already): `Some(None)` means not mining.
+    then: Option<Option<(PubKeyHash, MiningPolicy)>>,
     job: Option<(u64, BlockTemplate)>,
     /// Mempool size the job was built with.
     job_mempool_len: usize,
@@ -115,6 +135,7 @@ struct Mining {
 struct PendingHeader {
     height: u32,
     source: PeerId,
+    bits: crate::pow::CompactTarget,
 }
 
 /// The node state machine.
@@ -135,9 +156,10 @@ pub struct Node {
     /// Bodies to fetch, in the order their headers came.
     wanted: VecDeque<BlockHash>,
     best_header_height: u32,
-    /// The newest header received and not yet connected: where the next `getheaders` starts.
-    best_pending: Option<BlockHash>,
-    orphans: BTreeMap<BlockHash, (Block, Option<PeerId>)>,
+    orphans: BTreeMap<BlockHash, Block>,
+    orphan_bytes: usize,
+    /// Blocks too far in the future when they came, and when to fetch them again.
+    deferred: Vec<(BlockHash, u64)>,
     orphan_order: VecDeque<BlockHash>,
     mining: Option<Mining>,
     next_job: u64,
@@ -165,7 +187,8 @@ impl Node {
             pending_headers: HashMap::new(),
             wanted: VecDeque::new(),
             best_header_height: 0,
-            best_pending: None,
+            orphan_bytes: 0,
+            deferred: Vec::new(),
             orphans: BTreeMap::new(),
             orphan_order: VecDeque::new(),
             mining: None,
@@ -285,6 +308,10 @@ impl Node {
             ping: None,
             last_ping_ms: self.now_ms,
             in_flight: BTreeMap::new(),
+            last_delivery_ms: self.now_ms,
+            best_known_height: 0,
+            sync_from: None,
+            headers_asked_ms: 0,
         };
         self.peers.insert(peer, state);
         if direction == Direction::Outbound {
@@ -338,10 +365,18 @@ impl Node {
             }
             Message::Addr(list) => {
                 for address in list {
-                    if self.addresses.len() < MAX_ADDRS || self.addresses.contains_key(&address.url) {
-                        let seen = self.addresses.entry(address.url).or_insert(0);
-                        *seen = (*seen).max(address.last_seen);
+                    if !self.addresses.contains_key(&address.url) && self.addresses.len() >= MAX_ADDRS {
+                        // Full: the least recently seen goes, if the newcomer is newer.
+                        let oldest = self.addresses.iter().min_by_key(|(_, seen)| **seen).map(|(u, s)| (u.clone(), *s));
+                        match oldest {
+                            Some((url, seen)) if seen < address.last_seen => {
+                                self.addresses.remove(&url);
+                            }
+                            _ => continue,
+                        }
                     }
+                    let seen = self.addresses.entry(address.url).or_insert(0);
+                    *seen = (*seen).max(address.last_seen);
                 }
             }
             Message::Inv(items) => self.on_inv(peer, items),
@@ -406,8 +441,12 @@ impl Node {
                 None if now.saturating_sub(peer.last_ping_ms) >= PING_INTERVAL_MS => pings.push(*id),
                 _ => {}
             }
-            if peer.in_flight.values().any(|asked| now.saturating_sub(*asked) > BLOCK_REQUEST_TIMEOUT_MS) {
-                drop.push((*id, DisconnectReason::Stalling));
+            // Stalling: blocks asked of it, and none delivered for a long while.
+            if let Some(first_asked) = peer.in_flight.values().min() {
+                let progress = peer.last_delivery_ms.max(*first_asked);
+                if now.saturating_sub(progress) > BLOCK_REQUEST_TIMEOUT_MS {
+                    drop.push((*id, DisconnectReason::Stalling));
+                }
             }
         }
         for (id, reason) in drop {
@@ -421,6 +460,32 @@ impl Node {
                 peer.last_ping_ms = now;
             }
             self.send(id, &Message::Ping(nonce));
+        }
+        let due: Vec<BlockHash> = self.deferred.iter().filter(|(_, at)| *at <= now).map(|(h, _)| *h).collect();
+        self.deferred.retain(|(_, at)| *at > now);
+        for hash in due.into_iter().rev() {
+            if self.pending_headers.contains_key(&hash) {
+                self.wanted.push_front(hash);
+            }
+        }
+        // Sync that went quiet: a peer with more work than us whose headers answer was lost
+        // (with a dropped connection to someone else, say), or blocks we want that no peer is
+        // fetching because none is known to have them. Asking for headers again tells us what
+        // each peer has.
+        if let Some(chain) = &self.chain {
+            let work = chain.tip_work();
+            let stuck = !self.wanted.is_empty() && self.peers.values().all(|p| p.in_flight.is_empty());
+            let ask: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.ready() && p.in_flight.is_empty())
+                .filter(|(_, p)| stuck || p.version.as_ref().is_some_and(|v| v.best_work > work))
+                .filter(|(_, p)| now.saturating_sub(p.headers_asked_ms) >= HEADERS_RETRY_MS)
+                .map(|(id, _)| *id)
+                .collect();
+            for peer in ask {
+                self.send_getheaders(peer);
+            }
         }
         if self.chain.is_none() {
             if self.wanted_genesis.is_some_and(|(_, asked)| now.saturating_sub(asked) > 6 * CHAIN_QUERY_INTERVAL_MS) {
@@ -475,8 +540,7 @@ impl Node {
 
     /// Mine to `payee` by `policy`, or stop with `None`.
     pub fn set_mining(&mut self, mining: Option<(PubKeyHash, MiningPolicy)>) {
-        self.mining =
-            mining.map(|(payee, policy)| Mining { payee, policy, once: false, job: None, job_mempool_len: 0 });
+        self.mining = mining.map(|(payee, policy)| Mining { payee, policy, then: None, job: None, job_mempool_len: 0 });
         if self.mining.is_none() {
             self.outputs.push_back(Output::StopMining);
         }
@@ -485,8 +549,9 @@ impl Node {
 
     /// Mine one block now with what the mempool holds, paying `payee` (the seed's `send -mine`).
     pub fn mine_once(&mut self, payee: PubKeyHash) {
-        self.mining =
-            Some(Mining { payee, policy: MiningPolicy::Continuous, once: true, job: None, job_mempool_len: 0 });
+        let previous = self.mining.as_ref().map(|m| m.then.unwrap_or(Some((m.payee, m.policy))));
+        let then = Some(previous.unwrap_or(None));
+        self.mining = Some(Mining { payee, policy: MiningPolicy::Continuous, then, job: None, job_mempool_len: 0 });
         self.update_mining();
     }
 
@@ -501,10 +566,11 @@ impl Node {
         let block = template.with_nonce(nonce);
         let payee = mining.payee;
         let height = template.height;
-        let once = mining.once;
+        let then = mining.then;
         mining.job = None;
-        if once {
-            self.mining = None;
+        if let Some(previous) = then {
+            self.mining =
+                previous.map(|(payee, policy)| Mining { payee, policy, then: None, job: None, job_mempool_len: 0 });
         }
         let hash = block.block_hash();
         if self.process_block(block, None)
@@ -557,6 +623,7 @@ impl Node {
             self.log(format!("Peer {peer}'s clock is {skew} s off ours"));
         }
         if let Some(state) = self.peers.get_mut(&peer) {
+            state.best_known_height = version.best_height;
             state.version = Some(version);
         }
         if inbound {
@@ -618,9 +685,14 @@ impl Node {
         let Some(chain) = &self.chain else { return };
         let mut locator = chain.locator();
         // Headers already received but not yet connected: ask for what comes after them.
-        if let Some(best) = self.best_pending.filter(|h| self.pending_headers.contains_key(h)) {
-            locator.insert(0, best);
+        let from = self.peers.get(&peer).and_then(|p| p.sync_from).filter(|h| self.pending_headers.contains_key(h));
+        if let Some(from) = from {
+            locator.insert(0, from);
             locator.truncate(crate::protocol::MAX_LOCATOR_HASHES);
+        }
+        let now = self.now_ms;
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.headers_asked_ms = now;
         }
         self.send(peer, &Message::GetHeaders(GetHeaders { locator, stop: BlockHash::ZERO }));
     }
@@ -658,20 +730,28 @@ impl Node {
 
     fn on_getdata(&mut self, peer: PeerId, items: Vec<Inventory>) {
         let mut missing = Vec::new();
-        let mut replies = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut budget = MAX_GETDATA_REPLY_BYTES;
         for item in items {
+            if !seen.insert(item) {
+                continue;
+            }
             let found = match (&self.chain, item) {
-                (Some(chain), Inventory::Block(hash)) => chain.block(&hash).cloned().map(Message::Block),
+                (Some(chain), Inventory::Block(hash)) => {
+                    chain.block(&hash).filter(|b| b.encoded_len() <= budget).cloned().map(Message::Block)
+                }
                 (None, Inventory::Block(_)) => None,
                 (_, Inventory::Tx(txid)) => self.mempool.get(&txid).map(|e| Message::Tx(e.tx.clone())),
             };
             match found {
-                Some(message) => replies.push(message),
+                Some(message) => {
+                    if let Message::Block(block) = &message {
+                        budget -= block.encoded_len();
+                    }
+                    self.send(peer, &message);
+                }
                 None => missing.push(item),
             }
-        }
-        for message in replies {
-            self.send(peer, &message);
         }
         if !missing.is_empty() {
             self.send(peer, &Message::NotFound(missing));
@@ -686,11 +766,13 @@ impl Node {
             }
             return;
         };
+        let params = &self.config.params;
         let full = headers.len() == MAX_HEADERS;
-        let mut new_headers = Vec::new();
+        let mut new_headers: Vec<(BlockHash, PendingHeader)> = Vec::new();
+        let mut newest_known: Option<(BlockHash, u32)> = None;
         for header in &headers {
             let hash = header.block_hash();
-            if let Err(error) = check_proof_of_work(&hash, header.bits, &self.config.params) {
+            if let Err(error) = check_proof_of_work(&hash, header.bits, params) {
                 self.disconnect(peer, DisconnectReason::InvalidBlock(error));
                 return;
             }
@@ -698,31 +780,60 @@ impl Node {
                 self.disconnect(peer, DisconnectReason::InvalidBlock(BlockError::KnownInvalid));
                 return;
             }
-            if chain.block_info(&hash).is_some() || self.pending_headers.contains_key(&hash) {
+            if let Some(height) =
+                chain.block_info(&hash).map(|i| i.height).or_else(|| self.pending_headers.get(&hash).map(|p| p.height))
+            {
+                newest_known = Some((hash, height));
                 continue;
             }
-            let parent_height = chain
-                .block_info(&header.prev_blockhash)
-                .map(|i| i.height)
-                .or_else(|| self.pending_headers.get(&header.prev_blockhash).map(|p| p.height))
-                .or_else(|| new_headers.iter().find(|(h, _)| *h == header.prev_blockhash).map(|(_, height)| *height));
-            let Some(parent_height) = parent_height else {
+            let prev = header.prev_blockhash;
+            // The parent's height and the bits a child of it must carry, where they can be told
+            // without the block bodies: always for a parent in the chain, and for a pending
+            // parent except at a retarget height.
+            let parent = match chain.block_info(&prev) {
+                Some(info) => Some((info.height, Some(chain.next_bits(info)))),
+                None => self
+                    .pending_headers
+                    .get(&prev)
+                    .copied()
+                    .or_else(|| new_headers.iter().find(|(h, _)| *h == prev).map(|(_, p)| *p))
+                    .map(|p| {
+                        let height = p.height.saturating_add(1);
+                        (p.height, (!params.is_retarget_height(height)).then_some(p.bits))
+                    }),
+            };
+            let Some((parent_height, expected_bits)) = parent else {
                 // Not connected to anything known: ignore the rest; a later locator fixes it.
                 break;
             };
-            new_headers.push((hash, parent_height.saturating_add(1)));
+            if let Some(expected) = expected_bits
+                && expected != header.bits
+            {
+                self.disconnect(
+                    peer,
+                    DisconnectReason::InvalidBlock(BlockError::BadBits { expected, found: header.bits }),
+                );
+                return;
+            }
+            let height = parent_height.saturating_add(1);
+            new_headers.push((hash, PendingHeader { height, source: peer, bits: header.bits }));
         }
-        let added = !new_headers.is_empty();
-        for (hash, height) in new_headers {
+        let mut added = false;
+        for (hash, pending) in new_headers {
             if self.pending_headers.len() >= MAX_PENDING_HEADERS {
                 break;
             }
-            self.pending_headers.insert(hash, PendingHeader { height, source: peer });
+            self.pending_headers.insert(hash, pending);
             self.wanted.push_back(hash);
-            if height >= self.best_header_height {
-                self.best_header_height = height;
-                self.best_pending = Some(hash);
-            }
+            self.best_header_height = self.best_header_height.max(pending.height);
+            newest_known = Some((hash, pending.height));
+            added = true;
+        }
+        if let Some(state) = self.peers.get_mut(&peer)
+            && let Some((hash, height)) = newest_known
+        {
+            state.sync_from = Some(hash);
+            state.best_known_height = state.best_known_height.max(height);
         }
         // A full message means more may follow; a full one with nothing new would loop.
         if full && added {
@@ -733,8 +844,36 @@ impl Node {
 
     fn on_block(&mut self, peer: PeerId, block: Block) {
         let hash = block.block_hash();
+        let now = self.now_ms;
         if let Some(state) = self.peers.get_mut(&peer) {
             state.in_flight.remove(&hash);
+            state.last_delivery_ms = now;
+        }
+        let due: Vec<BlockHash> = self.deferred.iter().filter(|(_, at)| *at <= now).map(|(h, _)| *h).collect();
+        self.deferred.retain(|(_, at)| *at > now);
+        for hash in due.into_iter().rev() {
+            if self.pending_headers.contains_key(&hash) {
+                self.wanted.push_front(hash);
+            }
+        }
+        // Sync that went quiet: a peer with more work than us whose headers answer was lost
+        // (with a dropped connection to someone else, say), or blocks we want that no peer is
+        // fetching because none is known to have them. Asking for headers again tells us what
+        // each peer has.
+        if let Some(chain) = &self.chain {
+            let work = chain.tip_work();
+            let stuck = !self.wanted.is_empty() && self.peers.values().all(|p| p.in_flight.is_empty());
+            let ask: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.ready() && p.in_flight.is_empty())
+                .filter(|(_, p)| stuck || p.version.as_ref().is_some_and(|v| v.best_work > work))
+                .filter(|(_, p)| now.saturating_sub(p.headers_asked_ms) >= HEADERS_RETRY_MS)
+                .map(|(id, _)| *id)
+                .collect();
+            for peer in ask {
+                self.send_getheaders(peer);
+            }
         }
         if self.chain.is_none() {
             if self.wanted_genesis.is_some_and(|(wanted, _)| wanted == hash) {
@@ -762,6 +901,7 @@ impl Node {
                         _ => self.send_getheaders(peer),
                     }
                 }
+                self.update_mining();
             }
             Err(error) => {
                 self.wanted_genesis = None;
@@ -770,20 +910,29 @@ impl Node {
         }
     }
 
-    /// Validates and stores a block (and any orphans waiting on it). Returns whether it was
-    /// accepted.
+    /// Validates and stores a block, then any orphans waiting on it. Returns whether the block
+    /// was accepted.
     fn process_block(&mut self, block: Block, source: Option<PeerId>) -> bool {
+        let hash = block.block_hash();
+        let accepted = self.accept_one(block, source);
+        if accepted {
+            self.connect_orphans(hash);
+        }
+        accepted
+    }
+
+    /// Validates and stores one block, and deals with each way it can fail.
+    fn accept_one(&mut self, block: Block, source: Option<PeerId>) -> bool {
         let Some(chain) = &mut self.chain else { return false };
         let hash = block.block_hash();
         let parent = block.header.prev_blockhash;
         match chain.accept_block(block.clone(), self.now_ms / 1000) {
             Ok(accepted) => {
                 self.on_accepted(hash, accepted, source);
-                self.connect_orphans(hash);
                 true
             }
             Err(BlockError::UnknownParent(_)) => {
-                self.add_orphan(hash, block, source);
+                self.add_orphan(hash, block);
                 if let Some(peer) = source
                     && !self.pending_headers.contains_key(&parent)
                 {
@@ -791,9 +940,21 @@ impl Node {
                 }
                 false
             }
-            Err(BlockError::AlreadyKnown | BlockError::TimeTooNew { .. }) => false,
+            Err(BlockError::AlreadyKnown) => false,
+            Err(BlockError::TimeTooNew { .. }) => {
+                // Valid later, perhaps: fetch it again in a while, without blaming anyone.
+                if self.pending_headers.contains_key(&hash) {
+                    self.deferred.push((hash, self.now_ms + FUTURE_BLOCK_RETRY_MS));
+                }
+                false
+            }
             Err(error) => {
-                self.pending_headers.remove(&hash);
+                if error.proves_hash_invalid() {
+                    self.pending_headers.remove(&hash);
+                } else if self.pending_headers.contains_key(&hash) {
+                    // A tampered copy: the real block may still come from someone honest.
+                    self.wanted.push_back(hash);
+                }
                 match source {
                     Some(peer) => self.disconnect(peer, DisconnectReason::InvalidBlock(error)),
                     None => self.log(format!("Mined block {hash} was refused: {error}")),
@@ -816,26 +977,34 @@ impl Node {
             announcements.push(Announcement::Block { hash: *connected, height: connected_height, source });
         }
         self.mempool.update_for_chain(chain, &accepted);
-        self.own_txs.retain(|txid, _| chain.transaction(txid).is_none());
+        let mempool = &self.mempool;
+        self.own_txs.retain(|txid, _| mempool.contains(txid));
         let tip_height = chain.height();
-        self.write(accepted.batch, announcements);
-        if !self.wanted.is_empty() || self.best_header_height > tip_height {
+        if !self.wanted.is_empty() || !self.pending_headers.is_empty() || self.best_header_height > tip_height {
             let total = self.best_header_height.max(tip_height);
-            self.event(Event::SyncProgress { done: tip_height, total });
+            announcements.push(Announcement::Progress { done: tip_height, total });
         }
+        self.write(accepted.batch, announcements);
         self.update_mining();
     }
 
-    fn add_orphan(&mut self, hash: BlockHash, block: Block, source: Option<PeerId>) {
+    fn add_orphan(&mut self, hash: BlockHash, block: Block) {
         if self.orphans.contains_key(&hash) {
             return;
         }
-        while self.orphans.len() >= MAX_ORPHANS {
-            let Some(oldest) = self.orphan_order.pop_front() else { break };
-            self.orphans.remove(&oldest);
-        }
-        self.orphans.insert(hash, (block, source));
+        self.orphan_bytes += block.encoded_len();
+        self.orphans.insert(hash, block);
         self.orphan_order.push_back(hash);
+        while self.orphans.len() > MAX_ORPHANS || self.orphan_bytes > MAX_ORPHAN_BYTES {
+            let Some(oldest) = self.orphan_order.pop_front() else { break };
+            if let Some(evicted) = self.orphans.remove(&oldest) {
+                self.orphan_bytes = self.orphan_bytes.saturating_sub(evicted.encoded_len());
+            }
+            // Still wanted: fetch it again once its parent is here.
+            if self.pending_headers.contains_key(&oldest) {
+                self.wanted.push_back(oldest);
+            }
+        }
     }
 
     fn connect_orphans(&mut self, parent: BlockHash) {
@@ -844,34 +1013,18 @@ impl Node {
             let children: Vec<BlockHash> = self
                 .orphans
                 .iter()
-                .filter(|(_, (block, _))| block.header.prev_blockhash == parent)
+                .filter(|(_, block)| block.header.prev_blockhash == parent)
                 .map(|(hash, _)| *hash)
                 .collect();
             for child in children {
                 self.orphan_order.retain(|h| *h != child);
-                if let Some((block, source)) = self.orphans.remove(&child)
-                    && self.process_block_without_orphans(block, source)
-                {
+                let Some(block) = self.orphans.remove(&child) else { continue };
+                self.orphan_bytes = self.orphan_bytes.saturating_sub(block.encoded_len());
+                // Whoever sent it is long forgotten: a bad orphan costs it nothing, but is
+                // remembered as invalid by the chain state.
+                if self.accept_one(block, None) {
                     parents.push(child);
                 }
-            }
-        }
-    }
-
-    fn process_block_without_orphans(&mut self, block: Block, source: Option<PeerId>) -> bool {
-        let Some(chain) = &mut self.chain else { return false };
-        let hash = block.block_hash();
-        match chain.accept_block(block, self.now_ms / 1000) {
-            Ok(accepted) => {
-                self.on_accepted(hash, accepted, source);
-                true
-            }
-            Err(BlockError::AlreadyKnown) => false,
-            Err(error) => {
-                if let Some(peer) = source {
-                    self.disconnect(peer, DisconnectReason::InvalidBlock(error));
-                }
-                false
             }
         }
     }
@@ -913,30 +1066,34 @@ impl Node {
     fn request_blocks(&mut self) {
         let Some(chain) = &self.chain else { return };
         let ready = self.ready_peers();
-        if ready.is_empty() {
-            return;
-        }
+        let mut capacity: usize =
+            ready.iter().map(|id| BLOCKS_IN_FLIGHT_PER_PEER.saturating_sub(self.peers[id].in_flight.len())).sum();
         let mut requests: BTreeMap<PeerId, Vec<BlockHash>> = BTreeMap::new();
+        let mut skipped = Vec::new();
         // `wanted` holds only what no peer is fetching, in chain order: take from the front
-        // until every window is full, so each call costs what it requests.
-        while let Some(hash) = self.wanted.front().copied() {
+        // until every window is full, so each call costs what it requests. A block no peer can
+        // serve now is set aside, not allowed to hold up the rest.
+        while capacity > 0 && skipped.len() < MAX_REQUEST_SCAN {
+            let Some(hash) = self.wanted.pop_front() else { break };
             let done = chain.block_info(&hash).is_some_and(|i| i.has_data) || self.orphans.contains_key(&hash);
-            let Some(pending) = self.pending_headers.get(&hash).filter(|_| !done) else {
-                self.wanted.pop_front();
-                continue;
-            };
-            // The peer that sent the header, or else any peer that claims the height.
+            let Some(pending) = self.pending_headers.get(&hash).filter(|_| !done) else { continue };
             let candidates = std::iter::once(pending.source).chain(ready.iter().copied());
             let chosen = candidates.filter(|id| ready.contains(id)).find(|id| {
                 let peer = &self.peers[id];
                 let asked = requests.get(id).map_or(0, Vec::len);
-                let claims =
-                    peer.version.as_ref().is_some_and(|v| v.best_height >= pending.height) || *id == pending.source;
-                claims && peer.in_flight.len() + asked < BLOCKS_IN_FLIGHT_PER_PEER
+                let has_it = peer.best_known_height >= pending.height || *id == pending.source;
+                has_it && peer.in_flight.len() + asked < BLOCKS_IN_FLIGHT_PER_PEER
             });
-            let Some(peer) = chosen else { break };
-            self.wanted.pop_front();
-            requests.entry(peer).or_default().push(hash);
+            match chosen {
+                Some(peer) => {
+                    requests.entry(peer).or_default().push(hash);
+                    capacity -= 1;
+                }
+                None => skipped.push(hash),
+            }
+        }
+        for hash in skipped.into_iter().rev() {
+            self.wanted.push_front(hash);
         }
         let now = self.now_ms;
         for (peer, hashes) in requests {
@@ -951,11 +1108,13 @@ impl Node {
     }
 
     /// Blocks a peer was fetching go back to the front of the queue, for another peer.
-    fn release_in_flight(&mut self, hashes: impl DoubleEndedIterator<Item = BlockHash>) {
-        for hash in hashes.rev() {
-            if self.pending_headers.contains_key(&hash) {
-                self.wanted.push_front(hash);
-            }
+    fn release_in_flight(&mut self, hashes: impl Iterator<Item = BlockHash>) {
+        let mut released: Vec<(u32, BlockHash)> =
+            hashes.filter_map(|h| self.pending_headers.get(&h).map(|p| (p.height, h))).collect();
+        // Lowest first at the front: blocks connect in order instead of waiting as orphans.
+        released.sort_unstable();
+        for (_, hash) in released.into_iter().rev() {
+            self.wanted.push_front(hash);
         }
     }
 
@@ -983,6 +1142,7 @@ impl Node {
             Announcement::Disconnected(hashes) => self.event(Event::BlocksDisconnected { hashes }),
             Announcement::ChainAdopted(genesis) => self.event(Event::ChainAdopted { genesis }),
             Announcement::Mined { hash, height, payee } => self.event(Event::Mined { hash, height, payee }),
+            Announcement::Progress { done, total } => self.event(Event::SyncProgress { done, total }),
         }
     }
 
@@ -1012,6 +1172,9 @@ impl Node {
             return;
         }
         let Ok(template) = block_template(chain, &self.mempool, mining.payee, self.now_ms / 1000, Vec::new()) else {
+            if mining.job.take().is_some() {
+                self.outputs.push_back(Output::StopMining);
+            }
             return;
         };
         self.next_job += 1;

@@ -3,6 +3,7 @@
 
 mod adversary;
 mod harness;
+mod sync;
 
 use tabcoin_core::node::{Event, MiningPolicy};
 use tabcoin_core::protocol::Role;
@@ -156,10 +157,16 @@ fn convergence(seed: u64, nodes: usize, miners: usize) -> usize {
         sim.nodes[i].node.set_mining(None);
         sim.drain(i);
     }
-    // Heal: a ring through every node, then let everything settle.
+    // Heal: a ring through every node, then let everything settle. Branches of equal work
+    // stay split (each node keeps the one it saw first, as in Bitcoin) until one more block
+    // breaks the tie: one miner mines it.
     for i in 0..nodes {
         sim.connect(i, (i + 1) % nodes);
     }
+    sim.run_until_quiet(600_000);
+    let payee = SecretKey::from_entropy([1; 32]).public_key().pubkey_hash();
+    sim.nodes[1].node.mine_once(payee);
+    sim.drain(1);
     sim.run_until_quiet(600_000);
 
     let tip = sim.chain(0).tip();
@@ -218,6 +225,11 @@ fn nodes_that_crash_and_restart_converge() {
             sim.drain(i);
         }
         sim.run_until_quiet(600_000);
+        // One more block breaks any tie between branches of equal work.
+        let payee = SecretKey::from_entropy([1; 32]).public_key().pubkey_hash();
+        sim.nodes[1].node.mine_once(payee);
+        sim.drain(1);
+        sim.run_until_quiet(600_000);
         let tip = sim.chain(0).tip();
         for i in 0..10 {
             assert_eq!(sim.chain(i).tip(), tip, "seed {seed}: node {i}");
@@ -226,4 +238,39 @@ fn nodes_that_crash_and_restart_converge() {
             assert!(stored.utxo_discrepancies().unwrap().is_empty(), "seed {seed}: node {i}");
         }
     }
+}
+
+/// More than one `headers` message (2,000 headers) of chain: the fresh node keeps asking from
+/// where the last answer ended, then fetches every body.
+#[test]
+fn a_long_chain_syncs_across_several_headers_messages() {
+    let params = ChainParams::test();
+    let owner = Address::new(params.address_version, SecretKey::from_entropy([7; 32]).public_key().pubkey_hash());
+    let (mut chain, batch) = new_chain(&owner);
+    let mut now = 1_700_000_000u64;
+    for _ in 0..2_500 {
+        now += 5;
+        let spec = tabcoin_core::template::TemplateSpec {
+            parent: chain.tip(),
+            payee: owner.pubkey_hash,
+            now,
+            txs: vec![],
+            fees: Amount::ZERO,
+            message: vec![],
+        };
+        let block = tabcoin_core::template::build_template(&chain, spec).unwrap().mine().unwrap();
+        chain.accept_block(block, now).unwrap();
+    }
+    let tip = chain.tip();
+    let mut sim = Sim::new(5);
+    sim.now_ms = (now + 10) * 1000;
+    let relay = sim.add_node(Role::Relay, Some((chain, batch)));
+    let wallet = sim.add_node(Role::Wallet, None);
+    sim.connect(wallet, relay);
+    sim.run_until_quiet(600_000);
+    assert_eq!(sim.chain(wallet).tip(), tip);
+    assert_eq!(sim.chain(wallet).height(), 2_500);
+    let progress = sim.nodes[wallet].events.iter().filter(|e| matches!(e, Event::SyncProgress { .. })).count();
+    assert!(progress > 0);
+    assert!(ChainState::load(params, &sim.nodes[wallet].store).unwrap().tip() == tip);
 }

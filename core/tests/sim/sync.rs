@@ -1,0 +1,138 @@
+//! Sync corner cases, driven message by message.
+
+use tabcoin_core::node::{Direction, Node, Output, PeerId};
+use tabcoin_core::protocol::{Inventory, Message, PROTOCOL_VERSION, Role, Version};
+use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
+use tabcoin_core::{Address, Amount, Block, ChainParams, ChainState, SecretKey, Work};
+
+use crate::harness::config;
+
+const NOW: u64 = 1_700_000_100_000;
+
+fn frame(message: Message) -> Vec<u8> {
+    message.to_frame(ChainParams::test().magic)
+}
+
+fn sent(outputs: &[Output], peer: PeerId) -> Vec<Message> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { peer: p, frame } if *p == peer => Message::from_frame(frame, ChainParams::test().magic).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A node at genesis, and `blocks` blocks extending it (from a copy of its chain).
+fn setup(blocks: usize) -> (Node, Vec<Block>) {
+    let params = ChainParams::test();
+    let owner = Address::new(params.address_version, SecretKey::from_entropy([4; 32]).public_key().pubkey_hash());
+    let genesis = create_genesis(&params, &owner, 1_700_000_000).unwrap();
+    let (chain, _) = ChainState::new(params, genesis).unwrap();
+    let mut ahead = chain.clone();
+    let mut made = Vec::new();
+    for i in 0..blocks {
+        let now = 1_700_000_010 + 5 * i as u64;
+        let spec = TemplateSpec {
+            parent: ahead.tip(),
+            payee: owner.pubkey_hash,
+            now,
+            txs: vec![],
+            fees: Amount::ZERO,
+            message: vec![],
+        };
+        let block = build_template(&ahead, spec).unwrap().mine().unwrap();
+        ahead.accept_block(block.clone(), now).unwrap();
+        made.push(block);
+    }
+    (Node::new(config(Role::Wallet, 1), Some(chain)), made)
+}
+
+fn join(node: &mut Node, peer: PeerId, best_height: u32, best_work: Work) {
+    join_at(node, peer, best_height, best_work, NOW);
+}
+
+fn join_at(node: &mut Node, peer: PeerId, best_height: u32, best_work: Work, now: u64) {
+    let genesis = node.chain().unwrap().genesis_hash();
+    node.peer_connected(peer, Direction::Outbound, format!("test://{peer}"), now);
+    let version = Version {
+        protocol_version: PROTOCOL_VERSION,
+        role: Role::Relay,
+        genesis,
+        best_height,
+        best_work,
+        time: now / 1000,
+        nonce: 100 + peer,
+        user_agent: "test".into(),
+    };
+    node.received(peer, &frame(Message::Version(version)), now);
+    node.received(peer, &frame(Message::Verack), now);
+}
+
+fn drain(node: &mut Node) -> Vec<Output> {
+    std::iter::from_fn(|| node.poll_output()).collect()
+}
+
+/// A sends headers, is asked for the bodies, and leaves. B connected when it knew nothing of
+/// these blocks, so nothing says it has them: the node asks B for headers and, learning that
+/// B has them, fetches them from B.
+#[test]
+fn blocks_are_fetched_from_another_peer_when_the_header_source_leaves() {
+    let (mut node, blocks) = setup(3);
+    join(&mut node, 1, 3, Work::from_be_bytes([0xff; 32]));
+    join(&mut node, 2, 0, Work::ZERO);
+    drain(&mut node);
+    let headers: Vec<_> = blocks.iter().map(|b| b.header).collect();
+    node.received(1, &frame(Message::Headers(headers.clone())), NOW);
+    let out = drain(&mut node);
+    let wanted: Vec<Inventory> = blocks.iter().map(|b| Inventory::Block(b.block_hash())).collect();
+    assert!(sent(&out, 1).contains(&Message::GetData(wanted.clone())));
+
+    node.peer_disconnected(1);
+    assert!(sent(&drain(&mut node), 2).iter().all(|m| !matches!(m, Message::GetData(_))));
+    node.tick(NOW + 31_000);
+    let asked = sent(&drain(&mut node), 2);
+    assert!(asked.iter().any(|m| matches!(m, Message::GetHeaders(_))), "{asked:?}");
+    node.received(2, &frame(Message::Headers(headers)), NOW + 31_000);
+    let fetch = sent(&drain(&mut node), 2);
+    assert!(fetch.contains(&Message::GetData(wanted)), "{fetch:?}");
+    for block in blocks {
+        node.received(2, &frame(Message::Block(block)), NOW + 31_000);
+    }
+    assert_eq!(node.chain().unwrap().height(), 3);
+}
+
+/// A block too far ahead of the node's clock is not held against its sender, and is fetched
+/// again once the clock has caught up.
+#[test]
+fn a_block_from_the_future_is_fetched_again_later() {
+    let (mut node, blocks) = setup(1);
+    // Further before the block's time than the test network's bound (7,200 s).
+    let early = (u64::from(blocks[0].header.time) - 7_300) * 1000;
+    let block = &blocks[0];
+    join_at(&mut node, 1, 1, Work::from_be_bytes([0xff; 32]), early);
+    drain(&mut node);
+    node.received(1, &frame(Message::Headers(vec![block.header])), early);
+    drain(&mut node);
+    node.received(1, &frame(Message::Block(block.clone())), early);
+    let out = drain(&mut node);
+    assert!(!out.iter().any(|o| matches!(o, Output::Disconnect { .. })));
+    assert_eq!(node.chain().unwrap().height(), 0);
+    node.tick(early + 61_000);
+    let again = sent(&drain(&mut node), 1);
+    assert!(again.contains(&Message::GetData(vec![Inventory::Block(block.block_hash())])), "{again:?}");
+    node.received(1, &frame(Message::Block(block.clone())), early + 200_000);
+    assert_eq!(node.chain().unwrap().height(), 1);
+}
+
+/// One `getdata` naming the same block many times is answered once.
+#[test]
+fn repeated_getdata_items_are_answered_once() {
+    let (mut node, _) = setup(0);
+    join(&mut node, 1, 0, Work::ZERO);
+    drain(&mut node);
+    let genesis = node.chain().unwrap().genesis_hash();
+    node.received(1, &frame(Message::GetData(vec![Inventory::Block(genesis); 1_000])), NOW);
+    let blocks = sent(&drain(&mut node), 1).into_iter().filter(|m| matches!(m, Message::Block(_))).count();
+    assert_eq!(blocks, 1);
+}
