@@ -14,6 +14,7 @@ use crate::hash::{BlockHash, PubKeyHash, Txid};
 use crate::header::BlockHeader;
 use crate::params::ChainParams;
 use crate::pow::{CompactTarget, Work};
+use crate::sigcheck::{SignatureMode, VerifiedTxs};
 use crate::store::{IndexRecord, META_TIP, MemoryStore, Table, WriteBatch, outpoint_key};
 use crate::tx::{OutPoint, Transaction, TxOut};
 use crate::utxo::{BlockUndo, Coin, UtxoSet};
@@ -170,7 +171,7 @@ impl ChainState {
         let info = BlockInfo { hash, header: genesis.header, height: 0, chain_work: work, has_data: true };
         let mut batch = WriteBatch::new();
         state.store_block(info, genesis, &mut batch);
-        state.connect_tip(hash, &mut batch, true)?;
+        state.connect_tip(hash, &mut batch, SignatureMode::CheckAll)?;
         Ok((state, batch))
     }
 
@@ -374,6 +375,27 @@ impl ChainState {
     /// Unix epoch), stores it, and reorganises to it if its chain has the most work. On error
     /// the state is as before (but for remembering an invalid hash).
     pub fn accept_block(&mut self, block: Block, now: u64) -> Result<BlockAccepted, BlockError> {
+        self.accept_block_with(block, now, SignatureMode::CheckAll)
+    }
+
+    /// As [`ChainState::accept_block`], trusting the signatures of the transactions in
+    /// `verified` (checked in parallel by the shell, see [`crate::sigcheck`]) when they spend
+    /// exactly the outputs they were checked against; everything else is checked here.
+    pub fn accept_block_verified(
+        &mut self,
+        block: Block,
+        now: u64,
+        verified: &VerifiedTxs,
+    ) -> Result<BlockAccepted, BlockError> {
+        self.accept_block_with(block, now, SignatureMode::Prechecked(verified))
+    }
+
+    fn accept_block_with(
+        &mut self,
+        block: Block,
+        now: u64,
+        mode: SignatureMode<'_>,
+    ) -> Result<BlockAccepted, BlockError> {
         let hash = block.block_hash();
         if self.invalid.contains(&hash) {
             return Err(BlockError::KnownInvalid);
@@ -395,7 +417,7 @@ impl ChainState {
         if info.chain_work <= self.tip_work() {
             return Ok(accepted);
         }
-        match self.reorganise_to(hash, &mut accepted) {
+        match self.reorganise_to(hash, &mut accepted, mode) {
             Ok(()) => Ok(accepted),
             Err((failed, error)) => {
                 // The block is not kept: it is invalid or descends from an invalid block.
@@ -465,7 +487,12 @@ impl ChainState {
     /// Makes `hash` the tip: disconnects back to the fork and connects the new branch. If a
     /// block of the branch fails, the old best chain is restored and that block's hash and
     /// error are returned.
-    fn reorganise_to(&mut self, hash: BlockHash, accepted: &mut BlockAccepted) -> Result<(), (BlockHash, BlockError)> {
+    fn reorganise_to(
+        &mut self,
+        hash: BlockHash,
+        accepted: &mut BlockAccepted,
+        mode: SignatureMode<'_>,
+    ) -> Result<(), (BlockHash, BlockError)> {
         let (fork_height, branch) = self.branch_to(hash).map_err(|e| (hash, e))?;
         let batch_start = accepted.batch.len();
         let mut disconnected_blocks = Vec::new();
@@ -481,7 +508,7 @@ impl ChainState {
         }
         let mut connected = Vec::new();
         for step in &branch {
-            if let Err(error) = self.connect_tip(*step, &mut accepted.batch, true) {
+            if let Err(error) = self.connect_tip(*step, &mut accepted.batch, mode) {
                 self.restore_after_failed_reorg(connected.len(), &disconnected_blocks).map_err(|e| (*step, e))?;
                 accepted.batch.truncate(batch_start);
                 return Err((*step, error));
@@ -509,7 +536,7 @@ impl ChainState {
         }
         for (hash, _) in disconnected.iter().rev() {
             // These were valid a moment ago: no need to check their signatures again.
-            self.connect_tip(*hash, &mut scratch, false)?;
+            self.connect_tip(*hash, &mut scratch, SignatureMode::Trusted)?;
         }
         Ok(())
     }
@@ -520,7 +547,7 @@ impl ChainState {
         &mut self,
         hash: BlockHash,
         batch: &mut WriteBatch,
-        verify_signatures: bool,
+        mode: SignatureMode<'_>,
     ) -> Result<(), BlockError> {
         let info = *self.index.get(&hash).ok_or(BlockError::Inconsistent("connecting an unknown block"))?;
         if info.height != 0 && info.header.prev_blockhash != self.tip() {
@@ -528,7 +555,7 @@ impl ChainState {
         }
         let ChainState { blocks, utxos, params, .. } = self;
         let block = blocks.get(&hash).ok_or(BlockError::Inconsistent("connecting a block without its body"))?;
-        let undo = apply_block(utxos, block, info.height, params, verify_signatures)?;
+        let undo = apply_block(utxos, block, info.height, params, mode)?;
 
         batch.put(Table::Undo, hash.0.to_vec(), undo.to_bytes());
         for tx in &block.txs {
@@ -589,7 +616,7 @@ impl ChainState {
         let mut utxos = UtxoSet::new();
         for (height, hash) in self.active.iter().enumerate() {
             let block = self.blocks.get(hash).ok_or(BlockError::Inconsistent("a best-chain block is missing"))?;
-            apply_block(&mut utxos, block, height as u32, &self.params, false)?;
+            apply_block(&mut utxos, block, height as u32, &self.params, SignatureMode::Trusted)?;
         }
         Ok(utxos)
     }
@@ -734,10 +761,10 @@ pub fn apply_block(
     block: &Block,
     height: u32,
     params: &ChainParams,
-    verify_signatures: bool,
+    mode: SignatureMode<'_>,
 ) -> Result<BlockUndo, BlockError> {
     let mut journal = Vec::new();
-    let result = apply_block_inner(utxos, block, height, params, verify_signatures, &mut journal);
+    let result = apply_block_inner(utxos, block, height, params, mode, &mut journal);
     match result {
         Ok(()) => Ok(BlockUndo {
             spent: journal
@@ -777,7 +804,7 @@ fn apply_block_inner(
     block: &Block,
     height: u32,
     params: &ChainParams,
-    verify_signatures: bool,
+    mode: SignatureMode<'_>,
     journal: &mut Vec<UtxoChange>,
 ) -> Result<(), BlockError> {
     match block.coinbase_height() {
@@ -816,7 +843,12 @@ fn apply_block_inner(
                 .checked_sub(output_total)
                 .ok_or_else(|| fail(TxError::InsufficientInputs { inputs: input_total, outputs: output_total }))?;
             fees = fees.checked_add(fee).ok_or_else(|| fail(TxError::InputTotalTooLarge))?;
-            if verify_signatures {
+            let verify = match mode {
+                SignatureMode::CheckAll => true,
+                SignatureMode::Trusted => false,
+                SignatureMode::Prechecked(verified) => !verified.covers(&tx.wtxid(), &spent_outputs),
+            };
+            if verify {
                 tx.verify_inputs(&spent_outputs).map_err(|e| fail(e.into()))?;
             }
         }

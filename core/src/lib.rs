@@ -23,6 +23,7 @@ pub mod params;
 pub mod pow;
 pub mod protocol;
 pub mod query;
+pub mod sigcheck;
 pub mod store;
 pub mod template;
 pub mod tx;

@@ -6,4 +6,5 @@ mod mempool;
 mod reorg;
 mod rules;
 mod scenario;
+mod sigcheck;
 mod store;

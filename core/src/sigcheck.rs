@@ -1,0 +1,132 @@
+//! Signature checks as independent jobs, so a shell can run them on several threads or Web
+//! Workers while core stays single-threaded.
+//!
+//! For a run of blocks that extend the best tip, [`SignatureBatch::for_blocks`] works out
+//! every input's digest (which needs the spent amounts, found in the UTXO set or in earlier
+//! transactions of the run) and hands out self-contained [`SignatureJob`]s. The shell verifies
+//! them anywhere, in any order, and gives the results back; [`SignatureBatch::verified`] turns
+//! them into [`VerifiedTxs`], which [`crate::chain::ChainState::accept_block_verified`] trusts
+//! for exactly those transactions spending exactly those outputs, and checks everything else
+//! itself.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::block::Block;
+use crate::chain::ChainState;
+use crate::hash::Wtxid;
+use crate::keys::{PublicKey, Signature};
+use crate::tx::{OutPoint, TxOut};
+
+/// One signature to check: all it needs, nothing shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignatureJob {
+    pub pubkey: PublicKey,
+    pub digest: [u8; 32],
+    pub signature: Signature,
+}
+
+impl SignatureJob {
+    pub fn verify(&self) -> bool {
+        self.pubkey.verify_digest(&self.digest, &self.signature).is_ok()
+    }
+}
+
+/// The jobs of a run of blocks, and which transaction each belongs to.
+#[derive(Clone, Debug, Default)]
+pub struct SignatureBatch {
+    pub jobs: Vec<SignatureJob>,
+    /// Per transaction: its wtxid, the outputs its inputs spend, and its jobs.
+    txs: Vec<(Wtxid, Vec<TxOut>, Range<usize>)>,
+}
+
+/// Transactions whose every signature was verified against the outputs they spend.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifiedTxs {
+    spent: HashMap<Wtxid, Vec<TxOut>>,
+}
+
+impl VerifiedTxs {
+    /// Whether `wtxid`'s signatures were verified against exactly `spent`.
+    pub fn covers(&self, wtxid: &Wtxid, spent: &[TxOut]) -> bool {
+        self.spent.get(wtxid).is_some_and(|s| s.as_slice() == spent)
+    }
+
+    pub fn len(&self) -> usize {
+        self.spent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spent.is_empty()
+    }
+}
+
+impl SignatureBatch {
+    /// The jobs for `blocks`, which extend `chain`'s best tip in this order. A transaction whose
+    /// inputs can not be found, or whose keys do not own them, gets no jobs: connecting it
+    /// checks (and rejects) it in full.
+    pub fn for_blocks(chain: &ChainState, blocks: &[Block]) -> SignatureBatch {
+        let mut batch = SignatureBatch::default();
+        let mut created: HashMap<OutPoint, TxOut> = HashMap::new();
+        for block in blocks {
+            for tx in &block.txs {
+                let txid = tx.txid();
+                if !tx.is_coinbase() {
+                    let spent: Option<Vec<TxOut>> = tx
+                        .spends()
+                        .iter()
+                        .map(|i| {
+                            created
+                                .get(&i.prev_out)
+                                .copied()
+                                .or_else(|| chain.utxos().get(&i.prev_out).map(|c| c.output))
+                        })
+                        .collect();
+                    let owned = |spent: &Vec<TxOut>| {
+                        tx.spends().iter().zip(spent).all(|(i, o)| i.pubkey.pubkey_hash() == o.pubkey_hash)
+                    };
+                    if let Some(spent) = spent.filter(owned) {
+                        let amounts: Vec<_> = spent.iter().map(|o| o.amount).collect();
+                        let start = batch.jobs.len();
+                        for (index, input) in tx.spends().iter().enumerate() {
+                            batch.jobs.push(SignatureJob {
+                                pubkey: input.pubkey,
+                                digest: tx.sighash(&txid, &amounts, index),
+                                signature: input.signature,
+                            });
+                        }
+                        batch.txs.push((tx.wtxid(), spent, start..batch.jobs.len()));
+                    }
+                }
+                for (vout, output) in tx.outputs.iter().enumerate() {
+                    created.insert(OutPoint { txid, vout: vout as u32 }, *output);
+                }
+            }
+        }
+        batch
+    }
+
+    /// The transactions all of whose jobs passed, given one result per job, in job order.
+    pub fn verified(self, results: &[bool]) -> VerifiedTxs {
+        let spent = self
+            .txs
+            .into_iter()
+            .filter(|(_, _, jobs)| {
+                results.get(jobs.clone()).is_some_and(|r| r.len() == jobs.len() && r.iter().all(|ok| *ok))
+            })
+            .map(|(wtxid, spent, _)| (wtxid, spent))
+            .collect();
+        VerifiedTxs { spent }
+    }
+}
+
+/// How a connect treats signatures.
+#[derive(Clone, Copy, Debug)]
+pub enum SignatureMode<'a> {
+    /// Verify every one.
+    CheckAll,
+    /// Verify none: blocks this node already validated (a reorganisation undone, a rebuild).
+    Trusted,
+    /// Skip the transactions verified in parallel beforehand; verify the rest.
+    Prechecked(&'a VerifiedTxs),
+}

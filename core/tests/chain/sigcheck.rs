@@ -1,0 +1,88 @@
+//! Signature checks handed out as jobs and the results taken back.
+
+use tabcoin_core::sigcheck::SignatureBatch;
+use tabcoin_core::tx::TxInputs;
+use tabcoin_core::validation::TxError;
+use tabcoin_core::{Amount, BlockError, Transaction};
+
+use crate::harness::*;
+
+/// Two blocks: the second spends an output the first creates, and spends within itself.
+fn two_blocks(t: &mut TestChain) -> Vec<tabcoin_core::Block> {
+    let mut scratch = TestChain::new(&key(1));
+    scratch.now = t.now;
+    let a = scratch.pay(&key(1), &key(2), coins(4), Amount::ZERO);
+    scratch.submit(a.clone()).unwrap();
+    let first = scratch.mine(&key(3));
+    let b = scratch.pay(&key(2), &key(4), coins(1), Amount::ZERO);
+    scratch.submit(b.clone()).unwrap();
+    let c = scratch.pay(&key(4), &key(5), coins(1), Amount::ZERO);
+    scratch.submit(c).unwrap();
+    let second = scratch.mine(&key(3));
+    assert_eq!((first.txs.len(), second.txs.len()), (2, 3));
+    t.now = scratch.now;
+    vec![first, second]
+}
+
+#[test]
+fn jobs_cover_every_input_of_a_run_of_blocks() {
+    let mut t = TestChain::new(&key(1));
+    let blocks = two_blocks(&mut t);
+    let batch = SignatureBatch::for_blocks(&t.chain, &blocks);
+    assert_eq!(batch.jobs.len(), 3, "one per input, including outputs made earlier in the run");
+    let results: Vec<bool> = batch.jobs.iter().map(|j| j.verify()).collect();
+    assert!(results.iter().all(|ok| *ok));
+    let verified = batch.verified(&results);
+    assert_eq!(verified.len(), 3);
+
+    let mut plain = TestChain::new(&key(1));
+    for block in &blocks {
+        t.chain.accept_block_verified(block.clone(), t.now, &verified).unwrap();
+        plain.chain.accept_block(block.clone(), t.now).unwrap();
+    }
+    assert_eq!(t.chain.tip(), plain.chain.tip());
+    assert_eq!(t.chain.utxos(), plain.chain.utxos());
+}
+
+/// A transaction the shell did not vouch for is checked in full when connected.
+#[test]
+fn a_failed_or_missing_result_means_the_block_checks_the_signature_itself() {
+    let mut t = TestChain::new(&key(1));
+    let mut blocks = two_blocks(&mut t);
+    // Forge the second block's first payment: a different split, same total.
+    let forged: &mut Transaction = &mut blocks[1].txs[1];
+    forged.outputs[0].amount = Amount::from_base_units(forged.outputs[0].amount.base_units() - 1);
+    forged.outputs[1].amount = Amount::from_base_units(forged.outputs[1].amount.base_units() + 1);
+    let second = recommit_and_mine(blocks[1].clone());
+    blocks[1] = second;
+    let batch = SignatureBatch::for_blocks(&t.chain, &blocks);
+    let results: Vec<bool> = batch.jobs.iter().map(|j| j.verify()).collect();
+    // The forged payment fails; the one spending its output now names a txid that does not
+    // exist, so it gets no job at all.
+    assert_eq!(results, vec![true, false]);
+    let verified = batch.verified(&results);
+    assert_eq!(verified.len(), 1);
+    t.chain.accept_block_verified(blocks[0].clone(), t.now, &verified).unwrap();
+    let err = t.chain.accept_block_verified(blocks[1].clone(), t.now, &verified).unwrap_err();
+    assert!(matches!(err, BlockError::Tx { error: TxError::Input(_), .. }), "{err:?}");
+
+    // Too few results: nothing is vouched for.
+    let batch = SignatureBatch::for_blocks(&t.chain, &blocks[1..]);
+    assert_eq!(batch.jobs.len(), 1);
+    assert!(batch.verified(&[]).is_empty());
+}
+
+/// Results computed against other spent outputs do not carry over.
+#[test]
+fn a_result_only_covers_the_outputs_it_was_checked_against() {
+    let mut t = TestChain::new(&key(1));
+    let blocks = two_blocks(&mut t);
+    let batch = SignatureBatch::for_blocks(&t.chain, &blocks);
+    let verified = batch.verified(&[true, true, true]);
+    let tx = &blocks[0].txs[1];
+    let mut spent = vec![tabcoin_core::TxOut { amount: coins(10), pubkey_hash: owner(&key(1)) }];
+    assert!(verified.covers(&tx.wtxid(), &spent));
+    spent[0].amount = coins(9);
+    assert!(!verified.covers(&tx.wtxid(), &spent));
+    assert!(matches!(tx.inputs, TxInputs::Spend(_)));
+}
