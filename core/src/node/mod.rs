@@ -849,32 +849,6 @@ impl Node {
             state.in_flight.remove(&hash);
             state.last_delivery_ms = now;
         }
-        let due: Vec<BlockHash> = self.deferred.iter().filter(|(_, at)| *at <= now).map(|(h, _)| *h).collect();
-        self.deferred.retain(|(_, at)| *at > now);
-        for hash in due.into_iter().rev() {
-            if self.pending_headers.contains_key(&hash) {
-                self.wanted.push_front(hash);
-            }
-        }
-        // Sync that went quiet: a peer with more work than us whose headers answer was lost
-        // (with a dropped connection to someone else, say), or blocks we want that no peer is
-        // fetching because none is known to have them. Asking for headers again tells us what
-        // each peer has.
-        if let Some(chain) = &self.chain {
-            let work = chain.tip_work();
-            let stuck = !self.wanted.is_empty() && self.peers.values().all(|p| p.in_flight.is_empty());
-            let ask: Vec<PeerId> = self
-                .peers
-                .iter()
-                .filter(|(_, p)| p.ready() && p.in_flight.is_empty())
-                .filter(|(_, p)| stuck || p.version.as_ref().is_some_and(|v| v.best_work > work))
-                .filter(|(_, p)| now.saturating_sub(p.headers_asked_ms) >= HEADERS_RETRY_MS)
-                .map(|(id, _)| *id)
-                .collect();
-            for peer in ask {
-                self.send_getheaders(peer);
-            }
-        }
         if self.chain.is_none() {
             if self.wanted_genesis.is_some_and(|(wanted, _)| wanted == hash) {
                 self.adopt_genesis(peer, block);
