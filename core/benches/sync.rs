@@ -31,7 +31,8 @@ fn chain_of(blocks: u32) -> (ChainState, Block) {
 }
 
 fn node(role: Role, nonce: u64, chain: ChainState) -> Node {
-    let config = NodeConfig { params: ChainParams::test(), role, user_agent: "bench".into(), nonce };
+    let config =
+        NodeConfig { params: ChainParams::test(), role, user_agent: "bench".into(), nonce, parallel_signatures: false };
     Node::new(config, Some(chain))
 }
 

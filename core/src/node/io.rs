@@ -5,6 +5,7 @@ use core::fmt;
 use crate::hash::{BlockHash, PubKeyHash, Txid};
 use crate::header::BlockHeader;
 use crate::protocol::{ProtocolError, Role};
+use crate::sigcheck::SignatureJob;
 use crate::store::WriteBatch;
 use crate::validation::BlockError;
 
@@ -161,5 +162,11 @@ pub enum Output {
     Mine(MiningJob),
     /// Stop searching.
     StopMining,
+    /// Check these signatures (on other threads or Web Workers) and report one result per
+    /// job, in order, with [`super::Node::signatures_verified`].
+    Verify {
+        id: u64,
+        jobs: Vec<SignatureJob>,
+    },
     Event(Event),
 }

@@ -25,6 +25,7 @@ use crate::protocol::{
     GetHeaders, Inventory, MAX_ADDRS, MAX_HEADERS, MAX_INV_ITEMS, Message, PROTOCOL_VERSION, PeerAddress, Reject,
     RejectCode, Role, Version,
 };
+use crate::sigcheck::{SignatureBatch, VerifiedTxs};
 use crate::store::WriteBatch;
 use crate::template::{BlockTemplate, block_template};
 use crate::tx::Transaction;
@@ -57,6 +58,8 @@ const MAX_GETDATA_REPLY_BYTES: usize = 16 * 1024 * 1024;
 const HEADERS_RETRY_MS: u64 = 30_000;
 /// Wanted blocks looked at per request round, past ones no peer can serve now.
 const MAX_REQUEST_SCAN: usize = 4_096;
+/// Blocks whose signatures are handed out in one [`Output::Verify`].
+const VERIFY_BATCH_BLOCKS: usize = 64;
 /// Headers known but not yet downloaded.
 const MAX_PENDING_HEADERS: usize = 1_000_000;
 
@@ -68,6 +71,10 @@ pub struct NodeConfig {
     pub user_agent: String,
     /// Random, chosen by the shell: a `version` carrying it back means a self-connection.
     pub nonce: u64,
+    /// Hand the signature checks of blocks that extend the tip to the shell
+    /// ([`Output::Verify`]), to run on several threads or Web Workers, instead of checking
+    /// them here one by one.
+    pub parallel_signatures: bool,
 }
 
 /// A connected peer, as the UI shows it.
@@ -130,6 +137,14 @@ struct Mining {
     job_mempool_len: usize,
 }
 
+/// Signature jobs handed to the shell, and the blocks (with who sent them) that wait on them.
+#[derive(Debug)]
+struct Verification {
+    id: u64,
+    batch: SignatureBatch,
+    blocks: Vec<(Block, Option<PeerId>)>,
+}
+
 /// A block header known from `headers`, not yet connected.
 #[derive(Clone, Copy, Debug)]
 struct PendingHeader {
@@ -167,6 +182,11 @@ pub struct Node {
     last_reannounce_ms: u64,
     addresses: BTreeMap<String, u64>,
     ping_counter: u64,
+    /// Blocks that extend the tip (and each other), waiting for their signatures to be handed
+    /// out; and the batch the shell is verifying now, with its blocks.
+    verify_queue: Vec<(Block, Option<PeerId>)>,
+    verifying: Option<Verification>,
+    next_verify: u64,
 }
 
 impl Node {
@@ -197,6 +217,9 @@ impl Node {
             last_reannounce_ms: 0,
             addresses: BTreeMap::new(),
             ping_counter: 0,
+            verify_queue: Vec::new(),
+            verifying: None,
+            next_verify: 0,
         }
     }
 
@@ -461,6 +484,7 @@ impl Node {
             }
             self.send(id, &Message::Ping(nonce));
         }
+        self.start_verification(true);
         let due: Vec<BlockHash> = self.deferred.iter().filter(|(_, at)| *at <= now).map(|(h, _)| *h).collect();
         self.deferred.retain(|(_, at)| *at > now);
         for hash in due.into_iter().rev() {
@@ -573,7 +597,7 @@ impl Node {
                 previous.map(|(payee, policy)| Mining { payee, policy, then: None, job: None, job_mempool_len: 0 });
         }
         let hash = block.block_hash();
-        if self.process_block(block, None)
+        if self.process_block(block, None, None)
             && let Some((_, announcements)) = self.awaiting_commit.back_mut()
         {
             announcements.push(Announcement::Mined { hash, height, payee });
@@ -855,8 +879,67 @@ impl Node {
             }
             return;
         }
-        self.process_block(block, Some(peer));
+        if self.config.parallel_signatures && self.extends_verification_run(&block) {
+            self.verify_queue.push((block, Some(peer)));
+            self.start_verification(false);
+        } else {
+            self.process_block(block, Some(peer), None);
+        }
         self.request_blocks();
+    }
+
+    /// Whether `block` extends the tip, through the blocks already waiting for verification.
+    fn extends_verification_run(&self, block: &Block) -> bool {
+        let Some(chain) = &self.chain else { return false };
+        let last = self
+            .verify_queue
+            .last()
+            .or_else(|| self.verifying.as_ref().and_then(|v| v.blocks.last()))
+            .map_or(chain.tip(), |(b, _)| b.block_hash());
+        block.header.prev_blockhash == last && !self.orphans.contains_key(&block.block_hash())
+    }
+
+    /// Hands the queued blocks' signatures to the shell, if none are out already and the queue
+    /// is full or nothing more is on its way (`force`: whatever is queued).
+    fn start_verification(&mut self, force: bool) {
+        if self.verifying.is_some() || self.verify_queue.is_empty() {
+            return;
+        }
+        let more_coming = self.peers.values().any(|p| !p.in_flight.is_empty());
+        if !force && more_coming && self.verify_queue.len() < VERIFY_BATCH_BLOCKS {
+            return;
+        }
+        let Some(chain) = &self.chain else { return };
+        let blocks = std::mem::take(&mut self.verify_queue);
+        let just_blocks: Vec<Block> = blocks.iter().map(|(b, _)| b.clone()).collect();
+        let batch = SignatureBatch::for_blocks(chain, &just_blocks);
+        if batch.jobs.is_empty() {
+            self.connect_verified(blocks, &VerifiedTxs::default());
+            return;
+        }
+        self.next_verify += 1;
+        let id = self.next_verify;
+        self.outputs.push_back(Output::Verify { id, jobs: batch.jobs.clone() });
+        self.verifying = Some(Verification { id, batch, blocks });
+    }
+
+    /// The shell checked the jobs of [`Output::Verify`] `id`: one result per job, in order.
+    pub fn signatures_verified(&mut self, id: u64, results: &[bool], now_ms: u64) {
+        self.advance_clock(now_ms);
+        if self.verifying.as_ref().is_none_or(|v| v.id != id) {
+            return;
+        }
+        let Some(verification) = self.verifying.take() else { return };
+        let verified = verification.batch.verified(results);
+        self.connect_verified(verification.blocks, &verified);
+        self.start_verification(false);
+        self.request_blocks();
+    }
+
+    fn connect_verified(&mut self, blocks: Vec<(Block, Option<PeerId>)>, verified: &VerifiedTxs) {
+        for (block, source) in blocks {
+            self.process_block(block, source, Some(verified));
+        }
     }
 
     fn adopt_genesis(&mut self, peer: PeerId, block: Block) {
@@ -886,9 +969,9 @@ impl Node {
 
     /// Validates and stores a block, then any orphans waiting on it. Returns whether the block
     /// was accepted.
-    fn process_block(&mut self, block: Block, source: Option<PeerId>) -> bool {
+    fn process_block(&mut self, block: Block, source: Option<PeerId>, verified: Option<&VerifiedTxs>) -> bool {
         let hash = block.block_hash();
-        let accepted = self.accept_one(block, source);
+        let accepted = self.accept_one(block, source, verified);
         if accepted {
             self.connect_orphans(hash);
         }
@@ -896,11 +979,16 @@ impl Node {
     }
 
     /// Validates and stores one block, and deals with each way it can fail.
-    fn accept_one(&mut self, block: Block, source: Option<PeerId>) -> bool {
+    fn accept_one(&mut self, block: Block, source: Option<PeerId>, verified: Option<&VerifiedTxs>) -> bool {
         let Some(chain) = &mut self.chain else { return false };
         let hash = block.block_hash();
         let parent = block.header.prev_blockhash;
-        match chain.accept_block(block.clone(), self.now_ms / 1000) {
+        let now = self.now_ms / 1000;
+        let result = match verified {
+            Some(verified) => chain.accept_block_verified(block.clone(), now, verified),
+            None => chain.accept_block(block.clone(), now),
+        };
+        match result {
             Ok(accepted) => {
                 self.on_accepted(hash, accepted, source);
                 true
@@ -996,7 +1084,7 @@ impl Node {
                 self.orphan_bytes = self.orphan_bytes.saturating_sub(block.encoded_len());
                 // Whoever sent it is long forgotten: a bad orphan costs it nothing, but is
                 // remembered as invalid by the chain state.
-                if self.accept_one(block, None) {
+                if self.accept_one(block, None, None) {
                     parents.push(child);
                 }
             }

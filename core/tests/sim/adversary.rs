@@ -221,3 +221,50 @@ fn a_silent_peer_times_out_and_a_live_one_is_pinged() {
     f.node.tick(NOW + 61_000 + 5 * 60_000 + 1);
     assert_eq!(disconnect_reason(&drain(&mut f), 2), Some(DisconnectReason::PingTimeout));
 }
+
+/// With signature checks handed to the shell, a block with a forged signature is still
+/// caught: the failed job leaves the transaction unvouched for, the node checks it itself.
+#[test]
+fn a_forged_signature_is_caught_when_checks_run_in_the_shell() {
+    let params = ChainParams::test();
+    let mut keys = KeySet::new();
+    let owner = keys.generate([3; 32], &params).unwrap();
+    let genesis = create_genesis(&params, &owner, 1_700_000_000).unwrap();
+    let (chain, _) = ChainState::new(params.clone(), genesis).unwrap();
+    let cfg = tabcoin_core::node::NodeConfig { parallel_signatures: true, ..config(Role::Wallet, OUR_NONCE) };
+    let mut f = Fixture { node: Node::new(cfg, Some(chain.clone())), keys, owner, magic: params.magic };
+    handshake(&mut f, 1);
+
+    let coins = f.node.mempool().spendable_coins(&chain, &owner.pubkey_hash);
+    let request = PaymentRequest { from: owner, to: owner, amount: Amount::from_coins(1).unwrap(), fee: Amount::ZERO };
+    let mut tx = build_payment(&f.keys, &params, &coins, &request).unwrap();
+    tx.outputs[0].amount = Amount::from_coins(2).unwrap();
+    tx.outputs[1].amount = Amount::from_coins(8).unwrap();
+    let spec = TemplateSpec {
+        parent: chain.tip(),
+        payee: owner.pubkey_hash,
+        now: NOW / 1000,
+        txs: vec![tx],
+        fees: Amount::ZERO,
+        message: vec![],
+    };
+    let block = build_template(&chain, spec).unwrap().mine().unwrap();
+    f.node.received(1, &Message::Block(block).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    let (id, jobs) = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Verify { id, jobs } => Some((*id, jobs.clone())),
+            _ => None,
+        })
+        .expect("the checks are handed out");
+    assert_eq!(f.node.chain().unwrap().height(), 0, "nothing connects before the results");
+    let results: Vec<bool> = jobs.iter().map(|j| j.verify()).collect();
+    assert_eq!(results, vec![false]);
+    f.node.signatures_verified(id, &results, NOW);
+    assert!(matches!(
+        disconnect_reason(&drain(&mut f), 1),
+        Some(DisconnectReason::InvalidBlock(BlockError::Tx { .. }))
+    ));
+    assert_eq!(f.node.chain().unwrap().height(), 0);
+}

@@ -63,6 +63,7 @@ enum Delivery {
     Commit { node: usize, id: u64, generation: u64 },
     Nonce { node: usize, job: u64, nonce: u32, generation: u64 },
     Tick { node: usize, generation: u64 },
+    Verified { node: usize, id: u64, results: Vec<bool>, generation: u64 },
 }
 
 pub struct SimNode {
@@ -93,10 +94,20 @@ pub struct Sim {
     /// How long a found block takes to mine, in virtual milliseconds.
     pub mining_ms: (u64, u64),
     pub commit_ms: (u64, u64),
+    /// New nodes hand their signature checks out (as a tab does to its workers).
+    pub parallel_signatures: bool,
+    /// Signature jobs carried out for the nodes.
+    pub verified_jobs: usize,
 }
 
 pub fn config(role: Role, nonce: u64) -> NodeConfig {
-    NodeConfig { params: ChainParams::test(), role, user_agent: format!("sim/{role}"), nonce }
+    NodeConfig {
+        params: ChainParams::test(),
+        role,
+        user_agent: format!("sim/{role}"),
+        nonce,
+        parallel_signatures: false,
+    }
 }
 
 impl Sim {
@@ -114,13 +125,15 @@ impl Sim {
             loss_percent: 0,
             mining_ms: (2_000, 20_000),
             commit_ms: (0, 20),
+            parallel_signatures: false,
+            verified_jobs: 0,
         }
     }
 
     /// Adds a node on `chain` (with the batch that stored it, if new), returning its index.
     pub fn add_node(&mut self, role: Role, chain: Option<(ChainState, tabcoin_core::store::WriteBatch)>) -> usize {
         let nonce = self.rng.next_u64();
-        let config = config(role, nonce);
+        let config = NodeConfig { parallel_signatures: self.parallel_signatures, ..config(role, nonce) };
         let mut store = MemoryStore::new();
         let chain = chain.map(|(chain, batch)| {
             store.apply(&batch);
@@ -234,6 +247,14 @@ impl Sim {
                     }
                 }
                 Output::StopMining => {}
+                Output::Verify { id, jobs } => {
+                    // What a pool of workers would do, a little later.
+                    let results = jobs.iter().map(|job| job.verify()).collect();
+                    self.verified_jobs += jobs.len();
+                    let at = self.now_ms + self.rng.range(1, 30);
+                    let generation = self.nodes[index].generation;
+                    self.push(at, Delivery::Verified { node: index, id, results, generation });
+                }
                 Output::Event(event) => self.nodes[index].events.push(event),
             }
         }
@@ -272,6 +293,12 @@ impl Sim {
             Delivery::Nonce { node, job, nonce, generation } => {
                 if self.nodes[node].up && self.nodes[node].generation == generation {
                     self.nodes[node].node.nonce_found(job, nonce, now);
+                    self.drain(node);
+                }
+            }
+            Delivery::Verified { node, id, results, generation } => {
+                if self.nodes[node].up && self.nodes[node].generation == generation {
+                    self.nodes[node].node.signatures_verified(id, &results, now);
                     self.drain(node);
                 }
             }
