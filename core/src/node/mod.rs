@@ -77,6 +77,20 @@ pub struct NodeConfig {
     pub parallel_signatures: bool,
 }
 
+/// Block download in numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// Headers received whose blocks are not connected yet.
+    pub pending_headers: usize,
+    /// Of those, blocks no peer is being asked for right now.
+    pub wanted: usize,
+    pub in_flight: usize,
+    pub orphans: usize,
+    /// Blocks waiting for the shell's signature checks.
+    pub awaiting_signatures: usize,
+    pub best_header_height: u32,
+}
+
 /// A connected peer, as the UI shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerInfo {
@@ -266,6 +280,18 @@ impl Node {
         list
     }
 
+    /// Where block download stands, for the UI and for diagnosing a stuck sync.
+    pub fn sync_status(&self) -> SyncStatus {
+        SyncStatus {
+            pending_headers: self.pending_headers.len(),
+            wanted: self.wanted.len(),
+            in_flight: self.peers.values().map(|p| p.in_flight.len()).sum(),
+            orphans: self.orphans.len(),
+            awaiting_signatures: self.verify_queue.len() + self.verifying.as_ref().map_or(0, |v| v.blocks.len()),
+            best_header_height: self.best_header_height,
+        }
+    }
+
     /// The next thing the shell must do.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
@@ -352,6 +378,7 @@ impl Node {
             self.release_in_flight(state.in_flight.into_keys());
             // What it was fetching goes to other peers.
             self.request_blocks();
+            self.start_verification(false);
         }
     }
 
@@ -416,6 +443,8 @@ impl Node {
                     }
                 }
                 self.release_in_flight(released.into_iter());
+                // Nothing more may be coming: check what is queued.
+                self.start_verification(false);
             }
             Message::GetHeaders(request) => {
                 let headers = match &self.chain {

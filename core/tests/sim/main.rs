@@ -182,6 +182,9 @@ fn convergence(seed: u64, nodes: usize, miners: usize) -> usize {
     sim.nodes[1].node.mine_once(payee);
     sim.drain(1);
     sim.run_until_quiet(600_000);
+    // Nodes also act on their ticks (retries, queued checks): give them a few.
+    sim.run_for(5_000);
+    sim.run_until_quiet(600_000);
 
     let tip = sim.chain(0).tip();
     let work = sim.chain(0).tip_work();
@@ -189,6 +192,23 @@ fn convergence(seed: u64, nodes: usize, miners: usize) -> usize {
     assert!(sim.chain(0).height() > 3, "seed {seed}: too few blocks mined to test anything");
     for i in 0..nodes {
         let chain = sim.chain(i);
+        if chain.tip() != tip && std::env::var("SIM_DEBUG").is_ok() {
+            eprintln!(
+                "node {i}: height {} work {} vs height {} work {}",
+                chain.height(),
+                chain.tip_work(),
+                sim.chain(0).height(),
+                work
+            );
+            eprintln!(
+                "peers: {:?}",
+                sim.nodes[i].node.peers().iter().map(|p| (p.id, p.best_height)).collect::<Vec<_>>()
+            );
+            eprintln!("sync: {:?}", sim.nodes[i].node.sync_status());
+            for e in sim.nodes[i].events.iter().rev().take(40) {
+                eprintln!("  {e:?}");
+            }
+        }
         assert_eq!(chain.tip(), tip, "seed {seed}: node {i} is on another tip (height {})", chain.height());
         assert_eq!(chain.tip_work(), work, "seed {seed}");
         assert_eq!(chain.utxos(), sim.chain(0).utxos(), "seed {seed}: node {i}");
@@ -257,6 +277,8 @@ fn nodes_that_crash_and_restart_converge() {
         let payee = SecretKey::from_entropy([1; 32]).public_key().pubkey_hash();
         sim.nodes[1].node.mine_once(payee);
         sim.drain(1);
+        sim.run_until_quiet(600_000);
+        sim.run_for(5_000);
         sim.run_until_quiet(600_000);
         let tip = sim.chain(0).tip();
         for i in 0..10 {
