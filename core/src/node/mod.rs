@@ -121,6 +121,9 @@ struct Peer {
     sync_from: Option<BlockHash>,
     /// When we last asked it for headers.
     headers_asked_ms: u64,
+    /// Blocks it answered `notfound` for: not asked of it again (it may be on another branch
+    /// at the same height).
+    lacks: std::collections::HashSet<BlockHash>,
 }
 
 impl Peer {
@@ -361,6 +364,7 @@ impl Node {
             best_known_height: 0,
             sync_from: None,
             headers_asked_ms: 0,
+            lacks: std::collections::HashSet::new(),
         };
         self.peers.insert(peer, state);
         if direction == Direction::Outbound {
@@ -438,6 +442,10 @@ impl Node {
                         if let Inventory::Block(hash) = item
                             && state.in_flight.remove(&hash).is_some()
                         {
+                            if state.lacks.len() >= MAX_PENDING_HEADERS {
+                                state.lacks.clear();
+                            }
+                            state.lacks.insert(hash);
                             released.push(hash);
                         }
                     }
@@ -1172,7 +1180,8 @@ impl Node {
             let chosen = candidates.filter(|id| ready.contains(id)).find(|id| {
                 let peer = &self.peers[id];
                 let asked = requests.get(id).map_or(0, Vec::len);
-                let has_it = peer.best_known_height >= pending.height || *id == pending.source;
+                let has_it =
+                    (peer.best_known_height >= pending.height || *id == pending.source) && !peer.lacks.contains(&hash);
                 has_it && peer.in_flight.len() + asked < BLOCKS_IN_FLIGHT_PER_PEER
             });
             match chosen {

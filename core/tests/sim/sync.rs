@@ -136,3 +136,23 @@ fn repeated_getdata_items_are_answered_once() {
     let blocks = sent(&drain(&mut node), 1).into_iter().filter(|m| matches!(m, Message::Block(_))).count();
     assert_eq!(blocks, 1);
 }
+
+/// A peer that answered `notfound` for a block (it is on another branch at that height, say)
+/// is not asked for it again while another peer can serve it.
+#[test]
+fn a_block_a_peer_lacks_is_asked_of_another() {
+    let (mut node, blocks) = setup(2);
+    join(&mut node, 1, 2, Work::from_be_bytes([0xff; 32]));
+    join(&mut node, 2, 2, Work::from_be_bytes([0xff; 32]));
+    drain(&mut node);
+    let headers: Vec<_> = blocks.iter().map(|b| b.header).collect();
+    let wanted: Vec<Inventory> = blocks.iter().map(|b| Inventory::Block(b.block_hash())).collect();
+    node.received(1, &frame(Message::Headers(headers.clone())), NOW);
+    assert!(sent(&drain(&mut node), 1).contains(&Message::GetData(wanted.clone())));
+    node.received(1, &frame(Message::NotFound(wanted.clone())), NOW);
+    drain(&mut node);
+    node.received(2, &frame(Message::Headers(headers)), NOW);
+    let out = drain(&mut node);
+    assert!(sent(&out, 2).contains(&Message::GetData(wanted)), "{:?}", sent(&out, 2));
+    assert!(sent(&out, 1).iter().all(|m| !matches!(m, Message::GetData(_))));
+}
