@@ -73,17 +73,22 @@ fn zero_fee_transactions_are_accepted_on_the_seeds_networks() {
     t.submit(tx).unwrap();
 }
 
-#[test]
-fn a_full_mempool_evicts_the_lowest_fee_rate() {
-    // Room for about two payments of ~250 bytes.
+/// A mempool with room for about two payments of ~250 bytes, and keys 2, 3 and 4 holding
+/// confirmed coins of their own, so their payments are independent.
+fn small_mempool_with_funded_keys() -> TestChain {
     let params = ChainParams { max_mempool_bytes: 500, ..ChainParams::test() };
     let mut t = TestChain::with_params(params, &key(1));
-    // Give keys 2, 3, 4 coins of their own so their payments are independent.
     for k in 2..=4 {
         let tx = t.pay(&key(1), &key(k), coins(3), Amount::ZERO);
         t.submit(tx).unwrap();
         t.mine(&key(7));
     }
+    t
+}
+
+#[test]
+fn a_full_mempool_evicts_the_lowest_fee_rate() {
+    let mut t = small_mempool_with_funded_keys();
     let cheap = t.pay(&key(2), &key(5), coins(1), Amount::from_base_units(100));
     let middle = t.pay(&key(3), &key(5), coins(1), Amount::from_base_units(1_000));
     let rich = t.pay(&key(4), &key(5), coins(1), Amount::from_base_units(10_000));
@@ -141,14 +146,8 @@ fn a_coinbase_is_refused_by_the_mempool() {
 
 #[test]
 fn a_transaction_that_can_not_get_in_evicts_nothing() {
-    // Room for about two payments; the one that does not fit pays less than both.
-    let params = ChainParams { max_mempool_bytes: 500, ..ChainParams::test() };
-    let mut t = TestChain::with_params(params, &key(1));
-    for k in 2..=4 {
-        let tx = t.pay(&key(1), &key(k), coins(3), Amount::ZERO);
-        t.submit(tx).unwrap();
-        t.mine(&key(7));
-    }
+    // The one that does not fit pays less than both already there.
+    let mut t = small_mempool_with_funded_keys();
     let a = t.pay(&key(2), &key(5), coins(1), Amount::from_base_units(1_000));
     let b = t.pay(&key(3), &key(5), coins(1), Amount::from_base_units(2_000));
     t.submit(a.clone()).unwrap();

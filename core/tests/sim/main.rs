@@ -121,6 +121,19 @@ fn the_seeds_scenario() {
     }
 }
 
+/// Lets the network go quiet, has `miner` mine one more block (branches of equal work stay
+/// split, each node keeping the one it saw first, until a block breaks the tie), and gives
+/// every node a few ticks (retries, queued checks) before the final checks.
+fn settle(sim: &mut Sim, miner: usize) {
+    sim.run_until_quiet(600_000);
+    let payee = SecretKey::from_entropy([1; 32]).public_key().pubkey_hash();
+    sim.nodes[miner].node.mine_once(payee);
+    sim.drain(miner);
+    sim.run_until_quiet(600_000);
+    sim.run_for(5_000);
+    sim.run_until_quiet(600_000);
+}
+
 /// Many nodes in a random mesh, several miners, random partitions that heal: every node
 /// ends on the same most-work tip with the same UTXO set.
 /// Returns how many reorganisations the nodes went through.
@@ -171,20 +184,11 @@ fn convergence(seed: u64, nodes: usize, miners: usize) -> usize {
         sim.nodes[i].node.set_mining(None);
         sim.drain(i);
     }
-    // Heal: a ring through every node, then let everything settle. Branches of equal work
-    // stay split (each node keeps the one it saw first, as in Bitcoin) until one more block
-    // breaks the tie: one miner mines it.
+    // Heal: a ring through every node, then let everything settle.
     for i in 0..nodes {
         sim.connect(i, (i + 1) % nodes);
     }
-    sim.run_until_quiet(600_000);
-    let payee = SecretKey::from_entropy([1; 32]).public_key().pubkey_hash();
-    sim.nodes[1].node.mine_once(payee);
-    sim.drain(1);
-    sim.run_until_quiet(600_000);
-    // Nodes also act on their ticks (retries, queued checks): give them a few.
-    sim.run_for(5_000);
-    sim.run_until_quiet(600_000);
+    settle(&mut sim, 1);
 
     let tip = sim.chain(0).tip();
     let work = sim.chain(0).tip_work();
@@ -272,14 +276,7 @@ fn nodes_that_crash_and_restart_converge() {
             sim.nodes[i].node.set_mining(None);
             sim.drain(i);
         }
-        sim.run_until_quiet(600_000);
-        // One more block breaks any tie between branches of equal work.
-        let payee = SecretKey::from_entropy([1; 32]).public_key().pubkey_hash();
-        sim.nodes[1].node.mine_once(payee);
-        sim.drain(1);
-        sim.run_until_quiet(600_000);
-        sim.run_for(5_000);
-        sim.run_until_quiet(600_000);
+        settle(&mut sim, 1);
         let tip = sim.chain(0).tip();
         for i in 0..10 {
             assert_eq!(sim.chain(i).tip(), tip, "seed {seed}: node {i}");
