@@ -107,7 +107,8 @@ fn seeds_scenario(seed: u64) {
 
 /// Seeds `first..first + count`, or as many as `SIM_SEEDS` says (for long campaigns:
 /// `SIM_SEEDS=10000 cargo test --release --test sim`). A failure names its seed;
-/// `SIM_SEED_FIRST=<seed> SIM_SEEDS=1` replays it alone.
+/// `SIM_SEED_FIRST=<seed> SIM_SEEDS=1` replays it alone, and `SIM_DEBUG=1` adds the stuck
+/// node's state.
 fn seeds(first: u64, count: u64) -> std::ops::Range<u64> {
     let count = std::env::var("SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(count);
     let first = std::env::var("SIM_SEED_FIRST").ok().and_then(|v| v.parse().ok()).unwrap_or(first);
@@ -196,6 +197,7 @@ fn convergence(seed: u64, nodes: usize, miners: usize) -> usize {
     assert!(sim.chain(0).height() > 3, "seed {seed}: too few blocks mined to test anything");
     for i in 0..nodes {
         let chain = sim.chain(i);
+        // `SIM_DEBUG=1` shows why a node did not converge: its sync state and last events.
         if chain.tip() != tip && std::env::var("SIM_DEBUG").is_ok() {
             eprintln!(
                 "node {i}: height {} work {} vs height {} work {}",
