@@ -3,7 +3,7 @@
 
 use tabcoin_core::node::{Direction, DisconnectReason, Node, Output, PeerId};
 use tabcoin_core::protocol::{
-    GetHeaders, Inventory, Message, PROTOCOL_VERSION, ProtocolError, RejectCode, Role, Version,
+    GetHeaders, Inventory, Message, PROTOCOL_VERSION, PeerAddress, ProtocolError, RejectCode, Role, Version,
 };
 use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
 use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
@@ -267,4 +267,108 @@ fn a_forged_signature_is_caught_when_checks_run_in_the_shell() {
         Some(DisconnectReason::InvalidBlock(BlockError::Tx { .. }))
     ));
     assert_eq!(f.node.chain().unwrap().height(), 0);
+}
+
+/// Headers must carry the difficulty the chain requires, checked before any body is asked for.
+#[test]
+fn headers_with_the_wrong_difficulty_cut_the_sender_off() {
+    let mut f = fixture();
+    handshake(&mut f, 1);
+    let chain = f.node.chain().unwrap();
+    let spec = TemplateSpec {
+        parent: chain.tip(),
+        payee: f.owner.pubkey_hash,
+        now: NOW / 1000,
+        txs: vec![],
+        fees: Amount::ZERO,
+        message: vec![],
+    };
+    let mut template = build_template(chain, spec).unwrap();
+    // Harder than the network's fixed target, so it has valid work but the wrong bits.
+    template.block.header.bits = tabcoin_core::CompactTarget(0x2000ffff);
+    let block = template.mine().unwrap();
+    f.node.received(1, &Message::Headers(vec![block.header]).to_frame(f.magic), NOW);
+    assert!(matches!(
+        disconnect_reason(&drain(&mut f), 1),
+        Some(DisconnectReason::InvalidBlock(BlockError::BadBits { .. }))
+    ));
+}
+
+/// A peer that was asked for blocks and delivers nothing for two minutes is dropped; one that
+/// keeps delivering is not.
+#[test]
+fn a_peer_that_stops_delivering_requested_blocks_is_dropped() {
+    let mut f = fixture();
+    handshake(&mut f, 1);
+    let chain = f.node.chain().unwrap().clone();
+    let spec = TemplateSpec {
+        parent: chain.tip(),
+        payee: f.owner.pubkey_hash,
+        now: NOW / 1000,
+        txs: vec![],
+        fees: Amount::ZERO,
+        message: vec![],
+    };
+    let block = build_template(&chain, spec).unwrap().mine().unwrap();
+    f.node.received(1, &Message::Headers(vec![block.header]).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    assert!(sent_to(&f, &out, 1).iter().any(|m| matches!(m, Message::GetData(_))));
+    // Keep it alive with pongs: only the missing block counts.
+    f.node.tick(NOW + 100_000);
+    assert!(disconnect_reason(&drain(&mut f), 1).is_none());
+    f.node.tick(NOW + 121_000);
+    assert_eq!(disconnect_reason(&drain(&mut f), 1), Some(DisconnectReason::Stalling));
+}
+
+/// When the address table is full, a newer address replaces the least recently seen one.
+#[test]
+fn a_full_address_table_keeps_the_newest() {
+    let mut f = fixture();
+    handshake(&mut f, 1);
+    let old: Vec<PeerAddress> =
+        (0..1_000u64).map(|i| PeerAddress { url: format!("ws://10.0.0.{i}/ws"), last_seen: 1_000 + i }).collect();
+    f.node.received(1, &Message::Addr(old).to_frame(f.magic), NOW);
+    let newer = PeerAddress { url: "ws://relay.example/ws".into(), last_seen: 5_000 };
+    let stale = PeerAddress { url: "ws://stale.example/ws".into(), last_seen: 1 };
+    f.node.received(1, &Message::Addr(vec![newer.clone(), stale.clone()]).to_frame(f.magic), NOW);
+    let known = f.node.known_addresses();
+    assert_eq!(known.len(), 1_000);
+    assert_eq!(known[0], newer);
+    assert!(!known.contains(&stale));
+    assert!(!known.iter().any(|a| a.last_seen == 1_000), "the oldest made room");
+}
+
+/// The seed's `send -mine` on a node that mines continuously: one block for the sender,
+/// then back to mining as before.
+#[test]
+fn mine_once_returns_to_the_earlier_mining() {
+    let mut f = fixture();
+    let miner = f.owner.pubkey_hash;
+    let sender = tabcoin_core::PubKeyHash([9; 20]);
+    f.node.set_mining(Some((miner, tabcoin_core::node::MiningPolicy::Continuous)));
+    drain(&mut f);
+    f.node.mine_once(sender);
+    let job = drain(&mut f)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Mine(job) => Some(job),
+            _ => None,
+        })
+        .expect("a one-off job");
+    let nonce = match tabcoin_core::mining::NonceSearch::new(&job.header).unwrap().search(0, 1 << 32) {
+        tabcoin_core::mining::SearchOutcome::Found { nonce, .. } => nonce,
+        other => panic!("{other:?}"),
+    };
+    f.node.nonce_found(job.id, nonce, NOW);
+    let out = drain(&mut f);
+    let chain = f.node.chain().unwrap();
+    assert_eq!(chain.height(), 1);
+    assert_eq!(chain.balance(&sender), Amount::from_coins(10).unwrap());
+    // A new job, paying the miner again.
+    let next = out.iter().find_map(|o| match o {
+        Output::Mine(job) => Some(*job),
+        _ => None,
+    });
+    let next = next.expect("continuous mining resumed");
+    assert_eq!(next.height, 2);
 }
