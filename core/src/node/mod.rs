@@ -8,10 +8,12 @@
 //! Durability before announcement: a block is announced to peers and reported to the UI only
 //! after the shell reports that the batch that stored it was committed.
 
+mod flood;
 mod io;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
+use flood::{FloodGuard, MAX_TXS_ASKED_PER_PEER};
 pub use io::{BatchId, Direction, DisconnectReason, Event, MiningJob, MiningPolicy, Output, PeerId};
 
 use crate::block::Block;
@@ -42,6 +44,8 @@ const BLOCKS_IN_FLIGHT_PER_PEER: usize = 128;
 const BLOCK_REQUEST_TIMEOUT_MS: u64 = 120_000;
 /// Blocks held while their parent is missing.
 const MAX_ORPHANS: usize = 256;
+/// Of those, blocks from one peer: one window of requests.
+const MAX_ORPHANS_PER_PEER: usize = BLOCKS_IN_FLIGHT_PER_PEER;
 /// Own unconfirmed transactions are announced again this often.
 const REANNOUNCE_INTERVAL_MS: u64 = 60_000;
 /// A peer's clock this far off is logged.
@@ -123,7 +127,10 @@ struct Peer {
     headers_asked_ms: u64,
     /// Blocks it answered `notfound` for: not asked of it again (it may be on another branch
     /// at the same height).
-    lacks: std::collections::HashSet<BlockHash>,
+    lacks: HashSet<BlockHash>,
+    /// Transactions we asked it for and it has not delivered.
+    txs_asked: HashSet<Txid>,
+    flood: FloodGuard,
 }
 
 impl Peer {
@@ -135,11 +142,24 @@ impl Peer {
 /// What to announce once a batch is committed.
 #[derive(Clone, Debug)]
 enum Announcement {
-    Block { hash: BlockHash, height: u32, source: Option<PeerId> },
+    Block {
+        hash: BlockHash,
+        height: u32,
+        source: Option<PeerId>,
+    },
     Disconnected(Vec<BlockHash>),
     ChainAdopted(BlockHash),
-    Mined { hash: BlockHash, height: u32, payee: PubKeyHash },
-    Progress { done: u32, total: u32 },
+    Mined {
+        hash: BlockHash,
+        height: u32,
+        payee: PubKeyHash,
+    },
+    Progress {
+        done: u32,
+        total: u32,
+    },
+    /// These blocks are on disk now and may be served.
+    Stored(Vec<BlockHash>),
 }
 
 #[derive(Clone, Debug)]
@@ -188,7 +208,8 @@ pub struct Node {
     /// Bodies to fetch, in the order their headers came.
     wanted: VecDeque<BlockHash>,
     best_header_height: u32,
-    orphans: BTreeMap<BlockHash, Block>,
+    /// Blocks whose parent is missing, with the peer that sent each.
+    orphans: BTreeMap<BlockHash, (Block, Option<PeerId>)>,
     orphan_bytes: usize,
     /// Blocks too far in the future when they came, and when to fetch them again.
     deferred: Vec<(BlockHash, u64)>,
@@ -204,6 +225,9 @@ pub struct Node {
     verify_queue: Vec<(Block, Option<PeerId>)>,
     verifying: Option<Verification>,
     next_verify: u64,
+    /// Blocks stored in batches the shell has not committed yet: not served to peers, who
+    /// could otherwise hold blocks that a crash here would lose.
+    uncommitted: HashSet<BlockHash>,
 }
 
 impl Node {
@@ -237,6 +261,7 @@ impl Node {
             verify_queue: Vec::new(),
             verifying: None,
             next_verify: 0,
+            uncommitted: HashSet::new(),
         }
     }
 
@@ -364,7 +389,9 @@ impl Node {
             best_known_height: 0,
             sync_from: None,
             headers_asked_ms: 0,
-            lacks: std::collections::HashSet::new(),
+            lacks: HashSet::new(),
+            txs_asked: HashSet::new(),
+            flood: FloodGuard::new(self.now_ms),
         };
         self.peers.insert(peer, state);
         if direction == Direction::Outbound {
@@ -439,6 +466,9 @@ impl Node {
                 let mut released = Vec::new();
                 if let Some(state) = self.peers.get_mut(&peer) {
                     for item in items {
+                        if let Inventory::Tx(txid) = item {
+                            state.txs_asked.remove(&txid);
+                        }
                         if let Inventory::Block(hash) = item
                             && state.in_flight.remove(&hash).is_some()
                         {
@@ -455,10 +485,16 @@ impl Node {
                 self.start_verification(false);
             }
             Message::GetHeaders(request) => {
-                let headers = match &self.chain {
+                let mut headers = match &self.chain {
                     Some(chain) => chain.headers_after(&request.locator, &request.stop, MAX_HEADERS),
                     None => Vec::new(),
                 };
+                // Only what is on disk: blocks commit in chain order, so the rest follow.
+                if !self.uncommitted.is_empty()
+                    && let Some(first) = headers.iter().position(|h| self.uncommitted.contains(&h.block_hash()))
+                {
+                    headers.truncate(first);
+                }
                 self.send(peer, &Message::Headers(headers));
             }
             Message::Headers(headers) => self.on_headers(peer, headers),
@@ -759,6 +795,12 @@ impl Node {
     }
 
     fn on_inv(&mut self, peer: PeerId, items: Vec<Inventory>) {
+        let now = self.now_ms;
+        let within_rate = self.peers.get_mut(&peer).is_some_and(|p| p.flood.inv_items.take(items.len() as u64, now));
+        if !within_rate {
+            self.disconnect(peer, DisconnectReason::Misbehaving("inventory flood"));
+            return;
+        }
         let Some(chain) = &self.chain else {
             if items.iter().any(|i| matches!(i, Inventory::Block(_))) {
                 self.query_chain(peer);
@@ -767,6 +809,7 @@ impl Node {
         };
         let mut unknown_block = false;
         let mut wanted_txs = Vec::new();
+        let Some(state) = self.peers.get_mut(&peer) else { return };
         for item in items {
             match item {
                 Inventory::Block(hash) => {
@@ -775,7 +818,10 @@ impl Node {
                     }
                 }
                 Inventory::Tx(txid) => {
-                    if !self.mempool.contains(&txid) && chain.transaction(&txid).is_none() {
+                    let unknown = !self.mempool.contains(&txid) && chain.transaction(&txid).is_none();
+                    // Asked already, or too much asked of it already: what it announces
+                    // cannot make us send more than a bounded number of requests.
+                    if unknown && state.txs_asked.len() < MAX_TXS_ASKED_PER_PEER && state.txs_asked.insert(txid) {
                         wanted_txs.push(Inventory::Tx(txid));
                     }
                 }
@@ -798,9 +844,10 @@ impl Node {
                 continue;
             }
             let found = match (&self.chain, item) {
-                (Some(chain), Inventory::Block(hash)) => {
+                (Some(chain), Inventory::Block(hash)) if !self.uncommitted.contains(&hash) => {
                     chain.block(&hash).filter(|b| b.encoded_len() <= budget).cloned().map(Message::Block)
                 }
+                (Some(_), Inventory::Block(_)) => None,
                 (None, Inventory::Block(_)) => None,
                 (_, Inventory::Tx(txid)) => self.mempool.get(&txid).map(|e| Message::Tx(e.tx.clone())),
             };
@@ -906,8 +953,9 @@ impl Node {
     fn on_block(&mut self, peer: PeerId, block: Block) {
         let hash = block.block_hash();
         let now = self.now_ms;
-        if let Some(state) = self.peers.get_mut(&peer) {
-            state.in_flight.remove(&hash);
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        let requested = state.in_flight.remove(&hash).is_some();
+        if requested {
             state.last_delivery_ms = now;
         }
         if self.chain.is_none() {
@@ -916,6 +964,22 @@ impl Node {
             }
             return;
         }
+        if !requested && !self.pending_headers.contains_key(&hash) {
+            if !state.flood.unrequested_blocks.take(1, now) {
+                self.disconnect(peer, DisconnectReason::Misbehaving("unrequested block flood"));
+                return;
+            }
+            if !self.would_be_new_tip(&block) {
+                // Checking and storing it would cost us and buy nothing: a side branch with
+                // less work, or a block whose parent we lack (its headers tell us if it matters).
+                self.log(format!("Ignored unrequested block {hash} from peer {peer}: it would not be our new tip"));
+                let parent = block.header.prev_blockhash;
+                if self.chain.as_ref().is_some_and(|c| c.block_info(&parent).is_none()) {
+                    self.send_getheaders(peer);
+                }
+                return;
+            }
+        }
         if self.config.parallel_signatures && self.extends_verification_run(&block) {
             self.verify_queue.push((block, Some(peer)));
             self.start_verification(false);
@@ -923,6 +987,14 @@ impl Node {
             self.process_block(block, Some(peer), None);
         }
         self.request_blocks();
+    }
+
+    /// Whether `block`'s chain would have more work than the tip (before checking it).
+    fn would_be_new_tip(&self, block: &Block) -> bool {
+        let Some(chain) = &self.chain else { return false };
+        let Some(parent) = chain.block_info(&block.header.prev_blockhash) else { return false };
+        let Ok(target) = block.header.bits.to_target() else { return false };
+        parent.chain_work.checked_add(&target.work()).is_some_and(|work| work > chain.tip_work())
     }
 
     /// Whether `block` extends the tip, through the blocks already waiting for verification.
@@ -985,7 +1057,8 @@ impl Node {
                 let genesis = chain.genesis_hash();
                 self.chain = Some(chain);
                 self.wanted_genesis = None;
-                self.write(batch, vec![Announcement::ChainAdopted(genesis)]);
+                self.uncommitted.insert(genesis);
+                self.write(batch, vec![Announcement::Stored(vec![genesis]), Announcement::ChainAdopted(genesis)]);
                 for peer in self.ready_peers() {
                     let theirs = self.peers.get(&peer).and_then(|p| p.version.as_ref()).map(|v| v.genesis);
                     match theirs {
@@ -1031,7 +1104,7 @@ impl Node {
                 true
             }
             Err(BlockError::UnknownParent(_)) => {
-                self.add_orphan(hash, block);
+                self.add_orphan(hash, block, source);
                 if let Some(peer) = source
                     && !self.pending_headers.contains_key(&parent)
                 {
@@ -1083,26 +1156,52 @@ impl Node {
             let total = self.best_header_height.max(tip_height);
             announcements.push(Announcement::Progress { done: tip_height, total });
         }
+        let mut stored = accepted.connected.clone();
+        stored.push(hash);
+        self.uncommitted.extend(stored.iter().copied());
+        // First: the `inv` that follows may be answered with `getdata` at once.
+        announcements.insert(0, Announcement::Stored(stored));
         self.write(accepted.batch, announcements);
         self.update_mining();
     }
 
-    fn add_orphan(&mut self, hash: BlockHash, block: Block) {
+    fn add_orphan(&mut self, hash: BlockHash, block: Block, source: Option<PeerId>) {
         if self.orphans.contains_key(&hash) {
             return;
         }
+        // One peer's orphans make room among themselves, so that it cannot push out the
+        // blocks others sent.
+        if let Some(peer) = source {
+            let from_peer: Vec<BlockHash> = self
+                .orphan_order
+                .iter()
+                .filter(|h| self.orphans.get(h).is_some_and(|(_, s)| *s == source))
+                .copied()
+                .collect();
+            if from_peer.len() >= MAX_ORPHANS_PER_PEER
+                && let Some(oldest) = from_peer.first()
+            {
+                self.log(format!("Peer {peer} holds {} orphan blocks: dropping its oldest", from_peer.len()));
+                self.evict_orphan(*oldest);
+            }
+        }
         self.orphan_bytes += block.encoded_len();
-        self.orphans.insert(hash, block);
+        self.orphans.insert(hash, (block, source));
         self.orphan_order.push_back(hash);
         while self.orphans.len() > MAX_ORPHANS || self.orphan_bytes > MAX_ORPHAN_BYTES {
-            let Some(oldest) = self.orphan_order.pop_front() else { break };
-            if let Some(evicted) = self.orphans.remove(&oldest) {
-                self.orphan_bytes = self.orphan_bytes.saturating_sub(evicted.encoded_len());
-            }
-            // Still wanted: fetch it again once its parent is here.
-            if self.pending_headers.contains_key(&oldest) {
-                self.wanted.push_back(oldest);
-            }
+            let Some(&oldest) = self.orphan_order.front() else { break };
+            self.evict_orphan(oldest);
+        }
+    }
+
+    fn evict_orphan(&mut self, hash: BlockHash) {
+        self.orphan_order.retain(|h| *h != hash);
+        if let Some((evicted, _)) = self.orphans.remove(&hash) {
+            self.orphan_bytes = self.orphan_bytes.saturating_sub(evicted.encoded_len());
+        }
+        // Still wanted: fetch it again once its parent is here.
+        if self.pending_headers.contains_key(&hash) {
+            self.wanted.push_back(hash);
         }
     }
 
@@ -1112,12 +1211,12 @@ impl Node {
             let children: Vec<BlockHash> = self
                 .orphans
                 .iter()
-                .filter(|(_, block)| block.header.prev_blockhash == parent)
+                .filter(|(_, (block, _))| block.header.prev_blockhash == parent)
                 .map(|(hash, _)| *hash)
                 .collect();
             for child in children {
                 self.orphan_order.retain(|h| *h != child);
-                let Some(block) = self.orphans.remove(&child) else { continue };
+                let Some((block, _)) = self.orphans.remove(&child) else { continue };
                 self.orphan_bytes = self.orphan_bytes.saturating_sub(block.encoded_len());
                 // Whoever sent it is long forgotten: a bad orphan costs it nothing, but is
                 // remembered as invalid by the chain state.
@@ -1129,8 +1228,14 @@ impl Node {
     }
 
     fn on_tx(&mut self, peer: PeerId, tx: Transaction) {
-        let Some(chain) = &self.chain else { return };
         let txid = tx.txid();
+        let now = self.now_ms;
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        if !state.txs_asked.remove(&txid) && !state.flood.unrequested_txs.take(1, now) {
+            self.disconnect(peer, DisconnectReason::Misbehaving("unrequested transaction flood"));
+            return;
+        }
+        let Some(chain) = &self.chain else { return };
         match self.mempool.accept(tx, chain) {
             Ok(_) => {
                 self.event(Event::TxAccepted { txid });
@@ -1243,6 +1348,11 @@ impl Node {
             Announcement::ChainAdopted(genesis) => self.event(Event::ChainAdopted { genesis }),
             Announcement::Mined { hash, height, payee } => self.event(Event::Mined { hash, height, payee }),
             Announcement::Progress { done, total } => self.event(Event::SyncProgress { done, total }),
+            Announcement::Stored(hashes) => {
+                for hash in hashes {
+                    self.uncommitted.remove(&hash);
+                }
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod adversary;
 mod harness;
+mod limits;
 mod sync;
 
 use tabcoin_core::node::{Event, MiningPolicy};

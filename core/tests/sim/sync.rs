@@ -7,13 +7,13 @@ use tabcoin_core::{Address, Amount, Block, ChainParams, ChainState, SecretKey, W
 
 use crate::harness::config;
 
-const NOW: u64 = 1_700_000_100_000;
+pub(crate) const NOW: u64 = 1_700_000_100_000;
 
-fn frame(message: Message) -> Vec<u8> {
+pub(crate) fn frame(message: Message) -> Vec<u8> {
     message.to_frame(ChainParams::test().magic)
 }
 
-fn sent(outputs: &[Output], peer: PeerId) -> Vec<Message> {
+pub(crate) fn sent(outputs: &[Output], peer: PeerId) -> Vec<Message> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -24,7 +24,7 @@ fn sent(outputs: &[Output], peer: PeerId) -> Vec<Message> {
 }
 
 /// A node at genesis, and `blocks` blocks extending it (from a copy of its chain).
-fn setup(blocks: usize) -> (Node, Vec<Block>) {
+pub(crate) fn setup(blocks: usize) -> (Node, Vec<Block>) {
     let params = ChainParams::test();
     let owner = Address::new(params.address_version, SecretKey::from_entropy([4; 32]).public_key().pubkey_hash());
     let genesis = create_genesis(&params, &owner, 1_700_000_000).unwrap();
@@ -48,11 +48,11 @@ fn setup(blocks: usize) -> (Node, Vec<Block>) {
     (Node::new(config(Role::Wallet, 1), Some(chain)), made)
 }
 
-fn join(node: &mut Node, peer: PeerId, best_height: u32, best_work: Work) {
+pub(crate) fn join(node: &mut Node, peer: PeerId, best_height: u32, best_work: Work) {
     join_at(node, peer, best_height, best_work, NOW);
 }
 
-fn join_at(node: &mut Node, peer: PeerId, best_height: u32, best_work: Work, now: u64) {
+pub(crate) fn join_at(node: &mut Node, peer: PeerId, best_height: u32, best_work: Work, now: u64) {
     let genesis = node.chain().unwrap().genesis_hash();
     node.peer_connected(peer, Direction::Outbound, format!("test://{peer}"), now);
     let version = Version {
@@ -69,7 +69,7 @@ fn join_at(node: &mut Node, peer: PeerId, best_height: u32, best_work: Work, now
     node.received(peer, &frame(Message::Verack), now);
 }
 
-fn drain(node: &mut Node) -> Vec<Output> {
+pub(crate) fn drain(node: &mut Node) -> Vec<Output> {
     std::iter::from_fn(|| node.poll_output()).collect()
 }
 
