@@ -1,0 +1,112 @@
+//! The command line: the seed's verbs, plus where the data lives and which network to use.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use tabcoin_core::Network;
+
+/// The seed's default NODE_ID: the central node listened on port 3000.
+pub const DEFAULT_NODE_ID: u16 = 3000;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tabcoin",
+    version,
+    about = "tabcoin's relay: the central node of a browser-native proof-of-work network"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Picks the data directory and the default port, as the seed's NODE_ID did.
+    #[arg(long, env = "NODE_ID", default_value_t = DEFAULT_NODE_ID, global = true)]
+    pub node_id: u16,
+    /// Where the chain, the wallet and the RPC cookie live [default: ~/.tabcoin/<network>-<node id>].
+    #[arg(long, global = true)]
+    pub datadir: Option<PathBuf>,
+    /// `main`, or `test` (a trivial proof of work, for tests).
+    #[arg(long, default_value = "main", global = true)]
+    pub network: Network,
+}
+
+impl Common {
+    pub fn datadir(&self) -> PathBuf {
+        match &self.datadir {
+            Some(dir) => dir.clone(),
+            None => {
+                let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+                home.join(".tabcoin").join(format!("{}-{}", self.network, self.node_id))
+            }
+        }
+    }
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Create the chain: its genesis block pays ADDRESS.
+    Createblockchain {
+        #[arg(long)]
+        address: String,
+    },
+    /// Add a new address to the relay's wallet and print it.
+    Createwallet,
+    /// Print the wallet's addresses.
+    Listaddresses,
+    /// Print an address's balance (confirmed, and with the mempool).
+    Getbalance {
+        #[arg(long)]
+        address: String,
+    },
+    /// Pay AMOUNT from one of the wallet's addresses; the change goes back to it.
+    Send {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// In coins, e.g. `10` or `0.5`.
+        #[arg(long)]
+        amount: String,
+        #[arg(long, default_value = "0")]
+        fee: String,
+        /// Mine the block with this payment at once, its coinbase paying FROM (the seed's `-mine`).
+        #[arg(long)]
+        mine: bool,
+    },
+    /// Print every block of the best chain, newest first.
+    Printchain,
+    /// Rebuild the UTXO set from the blocks and report any difference from the stored one.
+    Reindexutxo,
+    /// Run the relay: serve the page, the WebSocket endpoint and the JSON API.
+    Startnode(StartNode),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StartNode {
+    /// Port for the page, the WebSocket endpoint and the API [default: the node id].
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Address to listen on. Browsers allow Web Locks, WebCrypto and persistent storage only in
+    /// secure contexts, and localhost is one: keep 127.0.0.1 unless you know why not.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Mine to ADDR (by --mine-when, as the seed's miner node).
+    #[arg(long, value_name = "ADDR")]
+    pub miner: Option<String>,
+    /// Mine once the mempool holds this many transactions (the seed's 2), or `continuous`.
+    #[arg(long, default_value = "2")]
+    pub mine_when: String,
+    /// Threads for the nonce search [default: all cores].
+    #[arg(long)]
+    pub mining_threads: Option<usize>,
+    /// Another relay to peer with, e.g. ws://127.0.0.1:3001/ws (repeatable).
+    #[arg(long = "peer", value_name = "URL")]
+    pub peers: Vec<String>,
+    /// The page's files.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../www"))]
+    pub www: PathBuf,
+}

@@ -1,0 +1,157 @@
+//! One WebSocket connection: binary frames in go to the node's task, frames the node sends
+//! go out; inbound ones come through the HTTP server, outbound ones are dialled here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tabcoin_core::node::Direction;
+use tabcoin_core::protocol::{ENVELOPE_BYTES, MAX_PAYLOAD_BYTES};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite;
+
+use crate::runtime::{Input, MAX_QUEUED_FRAMES, PeerIds, PeerLink};
+
+/// The largest WebSocket message and frame accepted: one protocol message, no more.
+pub const MAX_WS_MESSAGE: usize = ENVELOPE_BYTES + MAX_PAYLOAD_BYTES;
+/// Small buffers: most peers are idle most of the time, and 10,000 of them must fit in memory.
+pub const READ_BUFFER: usize = 4 * 1024;
+pub const WRITE_BUFFER: usize = 16 * 1024;
+/// A write buffer may hold one whole message beyond the usual buffering, and no more.
+pub const MAX_WRITE_BUFFER: usize = MAX_WS_MESSAGE + WRITE_BUFFER;
+/// A peer that does not take a frame in this time is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// What a received WebSocket message means here.
+pub enum Incoming {
+    Frame(Vec<u8>),
+    Close,
+    /// Control frames: the WebSocket library answers pings itself.
+    Ignore,
+}
+
+/// The two WebSocket libraries' message types, seen the same way.
+pub trait WsMessage: Sized {
+    fn binary(bytes: Vec<u8>) -> Self;
+    fn classify(self) -> Incoming;
+}
+
+impl WsMessage for axum::extract::ws::Message {
+    fn binary(bytes: Vec<u8>) -> Self {
+        axum::extract::ws::Message::Binary(bytes.into())
+    }
+    fn classify(self) -> Incoming {
+        use axum::extract::ws::Message;
+        match self {
+            Message::Binary(bytes) => Incoming::Frame(bytes.to_vec()),
+            // Not a protocol message: the node refuses it as malformed.
+            Message::Text(text) => Incoming::Frame(text.as_bytes().to_vec()),
+            Message::Close(_) => Incoming::Close,
+            Message::Ping(_) | Message::Pong(_) => Incoming::Ignore,
+        }
+    }
+}
+
+impl WsMessage for tungstenite::Message {
+    fn binary(bytes: Vec<u8>) -> Self {
+        tungstenite::Message::Binary(bytes.into())
+    }
+    fn classify(self) -> Incoming {
+        use tungstenite::Message;
+        match self {
+            Message::Binary(bytes) => Incoming::Frame(bytes.to_vec()),
+            Message::Text(text) => Incoming::Frame(text.as_bytes().to_vec()),
+            Message::Close(_) => Incoming::Close,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Incoming::Ignore,
+        }
+    }
+}
+
+/// Runs one connection until either side closes it.
+pub async fn run_connection<S, M, E>(
+    socket: S,
+    direction: Direction,
+    address: String,
+    ids: &PeerIds,
+    inputs: &mpsc::Sender<Input>,
+) where
+    S: Stream<Item = Result<M, E>> + Sink<M> + Unpin,
+    M: WsMessage,
+{
+    let peer = ids.next();
+    let (frames_tx, mut frames) = mpsc::channel::<Vec<u8>>(MAX_QUEUED_FRAMES);
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let link = PeerLink { frames: frames_tx, queued_bytes: Arc::clone(&queued_bytes) };
+    if inputs.send(Input::Connected { peer, direction, address, link }).await.is_err() {
+        return;
+    }
+    let (mut sink, mut stream) = socket.split();
+    loop {
+        tokio::select! {
+            incoming = stream.next() => match incoming.map(|m| m.map(WsMessage::classify)) {
+                Some(Ok(Incoming::Frame(bytes))) => {
+                    // Waiting here when the node's task is busy slows this peer's reading:
+                    // back-pressure instead of a growing queue.
+                    if inputs.send(Input::Frame { peer, bytes }).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Incoming::Ignore)) => {}
+                Some(Ok(Incoming::Close) | Err(_)) | None => break,
+            },
+            outgoing = frames.recv() => match outgoing {
+                Some(frame) => {
+                    queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+                    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(M::binary(frame))).await {
+                        Ok(Ok(())) => {}
+                        _ => break,
+                    }
+                }
+                // The node dropped the link: close.
+                None => {
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+                    break;
+                }
+            },
+        }
+    }
+    let _ = inputs.send(Input::Closed { peer }).await;
+}
+
+/// The WebSocket limits for outbound connections (inbound ones get the same in the server).
+pub fn client_config() -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_WS_MESSAGE))
+        .max_frame_size(Some(MAX_WS_MESSAGE))
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+}
+
+/// Keeps a connection to another relay: dials, runs it, and dials again after it ends, waiting
+/// longer after each failure (up to a minute).
+pub async fn dial_forever(url: String, ids: Arc<PeerIds>, inputs: mpsc::Sender<Input>) {
+    let mut backoff = Duration::from_secs(1);
+    // Until the node's task is gone.
+    while !inputs.is_closed() {
+        let dial = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(client_config()), false);
+        match tokio::time::timeout(DIAL_TIMEOUT, dial).await {
+            Ok(Ok((socket, _))) => {
+                tracing::info!(%url, "Connected to peer relay");
+                let started = Instant::now();
+                run_connection(socket, Direction::Outbound, url.clone(), &ids, &inputs).await;
+                if started.elapsed() > MAX_BACKOFF {
+                    backoff = Duration::from_secs(1);
+                }
+                tracing::info!(%url, "Connection to peer relay ended; dialling again in {backoff:?}");
+            }
+            Ok(Err(error)) => tracing::warn!(%url, "Cannot reach peer relay: {error}; again in {backoff:?}"),
+            Err(_) => tracing::warn!(%url, "Peer relay did not answer in time; again in {backoff:?}"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,330 @@
+//! The node's task: it owns core's [`Node`] and the store, feeds the node what the sockets,
+//! the clock, the miner, the RPC and the API bring, and carries out what the node asks.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tabcoin_core::Txid;
+use tabcoin_core::node::{Direction, Event, Node, Output, PeerId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::miner::Miner;
+use crate::offline;
+use crate::store::Store;
+use crate::verbs::{self, Verb, VerbError, now_ms};
+
+/// Bytes queued for one peer before it counts as too slow and is dropped: a few full
+/// `getdata` answers.
+pub const MAX_QUEUED_BYTES: usize = 40_000_000;
+/// Frames queued for one peer.
+pub const MAX_QUEUED_FRAMES: usize = 4_096;
+const TICK: Duration = Duration::from_secs(1);
+
+/// How the node's task reaches one connection.
+pub struct PeerLink {
+    pub frames: mpsc::Sender<Vec<u8>>,
+    pub queued_bytes: Arc<AtomicUsize>,
+}
+
+/// A read-only question from the JSON API, answered on the node's task.
+pub type Query = Box<dyn FnOnce(&View<'_>) -> serde_json::Value + Send>;
+
+/// What the API may look at.
+pub struct View<'a> {
+    pub node: &'a Node,
+    pub counters: &'a Counters,
+}
+
+/// Traffic, for the API.
+#[derive(Default, Debug, Clone, Copy, serde::Serialize)]
+pub struct Counters {
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub peers_connected: u64,
+    pub peers_dropped_slow: u64,
+    pub blocks_committed: u64,
+}
+
+pub enum Input {
+    Connected { peer: PeerId, direction: Direction, address: String, link: PeerLink },
+    Frame { peer: PeerId, bytes: Vec<u8> },
+    Closed { peer: PeerId },
+    NonceFound { job: u64, nonce: u32 },
+    NonceSpaceExhausted { job: u64 },
+    Verb { verb: Verb, passphrase: Option<String>, reply: oneshot::Sender<Result<String, String>> },
+    Query { query: Query, reply: oneshot::Sender<serde_json::Value> },
+}
+
+/// Hands out connection numbers.
+#[derive(Default)]
+pub struct PeerIds(AtomicU64);
+
+impl PeerIds {
+    pub fn next(&self) -> PeerId {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+pub struct Runtime {
+    node: Node,
+    store: Store,
+    datadir: PathBuf,
+    links: HashMap<PeerId, PeerLink>,
+    miner: Miner,
+    counters: Counters,
+    /// `send --mine` calls waiting for their block.
+    pending_mines: Vec<(Txid, oneshot::Sender<Result<String, String>>)>,
+}
+
+impl Runtime {
+    pub fn new(node: Node, store: Store, datadir: PathBuf, miner: Miner) -> Runtime {
+        Runtime {
+            node,
+            store,
+            datadir,
+            links: HashMap::new(),
+            miner,
+            counters: Counters::default(),
+            pending_mines: Vec::new(),
+        }
+    }
+
+    /// Runs until `shutdown` fires or the store fails (the error is returned: a node that
+    /// cannot write must stop rather than announce what it could not keep).
+    pub async fn run(
+        mut self,
+        mut inputs: mpsc::Receiver<Input>,
+        shutdown: oneshot::Receiver<()>,
+    ) -> Result<(), String> {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        self.node.tick(now_ms());
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                input = inputs.recv() => match input {
+                    Some(input) => self.handle(input),
+                    None => break,
+                },
+                _ = tick.tick() => self.node.tick(now_ms()),
+            }
+            self.carry_out()?;
+        }
+        self.miner.stop();
+        Ok(())
+    }
+
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Connected { peer, direction, address, link } => {
+                tracing::info!(peer, %address, ?direction, "Peer connected");
+                self.counters.peers_connected += 1;
+                self.links.insert(peer, link);
+                self.node.peer_connected(peer, direction, address, now_ms());
+            }
+            Input::Frame { peer, bytes } => {
+                self.counters.frames_in += 1;
+                self.counters.bytes_in += bytes.len() as u64;
+                self.node.received(peer, &bytes, now_ms());
+            }
+            Input::Closed { peer } => {
+                if self.links.remove(&peer).is_some() {
+                    tracing::info!(peer, "Peer closed the connection");
+                }
+                self.node.peer_disconnected(peer);
+            }
+            Input::NonceFound { job, nonce } => self.node.nonce_found(job, nonce, now_ms()),
+            Input::NonceSpaceExhausted { job } => self.node.nonce_space_exhausted(job),
+            Input::Verb { verb, passphrase, reply } => {
+                if let Err(error) = self.verb(verb, passphrase.as_deref(), reply) {
+                    tracing::warn!("RPC verb failed: {error}");
+                }
+            }
+            Input::Query { query, reply } => {
+                let view = View { node: &self.node, counters: &self.counters };
+                let _ = reply.send(query(&view));
+            }
+        }
+    }
+
+    /// Answers a CLI verb; `send --mine` answers once its block is committed.
+    fn verb(
+        &mut self,
+        verb: Verb,
+        passphrase: Option<&str>,
+        reply: oneshot::Sender<Result<String, String>>,
+    ) -> Result<(), String> {
+        let answer = self.answer(verb, passphrase);
+        match answer {
+            Ok(Answer::Now(text)) => {
+                let _ = reply.send(Ok(text));
+                Ok(())
+            }
+            Ok(Answer::WhenMined(txid)) => {
+                self.pending_mines.push((txid, reply));
+                Ok(())
+            }
+            Err(error) => {
+                let text = error.to_string();
+                let _ = reply.send(Err(text.clone()));
+                Err(text)
+            }
+        }
+    }
+
+    fn answer(&mut self, verb: Verb, passphrase: Option<&str>) -> Result<Answer, VerbError> {
+        let params = self.node.params().clone();
+        let no_chain = || VerbError::NeedsNode("the node has no chain yet: it adopts its peer's once it reaches one");
+        match verb {
+            Verb::CreateWallet => Ok(Answer::Now(format!(
+                "Your new address: {}",
+                offline::create_address(&self.datadir, &params, passphrase)?
+            ))),
+            Verb::ListAddresses => {
+                Ok(Answer::Now(verbs::addresses_text(&offline::load_keys(&self.datadir, passphrase)?, &params)))
+            }
+            Verb::CreateBlockchain { .. } => Err(match self.node.chain() {
+                Some(_) => VerbError::ChainExists,
+                None => no_chain(),
+            }),
+            Verb::GetBalance { address } => {
+                let chain = self.node.chain().ok_or_else(no_chain)?;
+                Ok(Answer::Now(verbs::balance_text(chain, self.node.mempool(), &address)?))
+            }
+            Verb::PrintChain => Ok(Answer::Now(verbs::chain_text(self.node.chain().ok_or_else(no_chain)?))),
+            Verb::ReindexUtxo => {
+                let chain = self.node.chain().ok_or_else(no_chain)?;
+                let found =
+                    chain.utxo_discrepancies().map_err(|e| VerbError::Failed(format!("cannot rebuild: {e}")))?;
+                Ok(Answer::Now(verbs::reindex_text(&found, false)))
+            }
+            Verb::Send { from, to, amount, fee, mine } => {
+                let keys = offline::load_keys(&self.datadir, passphrase)?;
+                let chain = self.node.chain().ok_or_else(no_chain)?;
+                let (tx, sender) = verbs::build_send(&keys, chain, self.node.mempool(), &from, &to, &amount, &fee)?;
+                let txid = self.node.submit_transaction(tx, now_ms()).map_err(VerbError::Refused)?;
+                if mine {
+                    self.node.mine_once(sender.pubkey_hash);
+                    Ok(Answer::WhenMined(txid))
+                } else {
+                    Ok(Answer::Now(format!("Success! Transaction {txid} is in the mempool and announced")))
+                }
+            }
+        }
+    }
+
+    /// Carries out the node's outputs. Writes are gathered and committed in one transaction,
+    /// then acknowledged, which may bring more outputs (the announcements).
+    fn carry_out(&mut self) -> Result<(), String> {
+        loop {
+            let mut writes = Vec::new();
+            let mut last_write = None;
+            while let Some(output) = self.node.poll_output() {
+                match output {
+                    Output::Send { peer, frame } => self.send(peer, frame),
+                    Output::Disconnect { peer, reason } => {
+                        tracing::info!(peer, "Disconnected peer {peer}: {reason}");
+                        // Dropping the link closes the socket.
+                        self.links.remove(&peer);
+                    }
+                    Output::Write { id, batch } => {
+                        writes.push(batch);
+                        last_write = Some(id);
+                    }
+                    Output::Mine(job) => {
+                        tracing::info!(job = job.id, height = job.height, "Mining a block");
+                        self.miner.start(job);
+                    }
+                    Output::StopMining => self.miner.stop(),
+                    Output::Verify { id, jobs } => {
+                        let results: Vec<bool> = jobs.iter().map(|job| job.verify()).collect();
+                        self.node.signatures_verified(id, &results, now_ms());
+                    }
+                    Output::Event(event) => self.on_event(event),
+                }
+            }
+            let Some(id) = last_write else { return Ok(()) };
+            let committed = tokio::task::block_in_place(|| self.store.commit(&writes));
+            if let Err(error) = committed {
+                tracing::error!("Cannot write to the store, stopping: {error}");
+                return Err(error.to_string());
+            }
+            self.node.batch_committed(id);
+        }
+    }
+
+    fn send(&mut self, peer: PeerId, frame: Vec<u8>) {
+        let Some(link) = self.links.get(&peer) else { return };
+        let len = frame.len();
+        let queued = link.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        if queued > MAX_QUEUED_BYTES || link.frames.try_send(frame).is_err() {
+            tracing::warn!(peer, queued, "Peer {peer} reads too slowly: its send queue is full, dropping it");
+            self.counters.peers_dropped_slow += 1;
+            self.links.remove(&peer);
+            self.node.peer_disconnected(peer);
+            return;
+        }
+        self.counters.frames_out += 1;
+        self.counters.bytes_out += len as u64;
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Log(text) => tracing::info!("{text}"),
+            Event::BlockAdded { hash, height } => {
+                self.counters.blocks_committed += 1;
+                tracing::info!("Added block {hash} at height {height}");
+                self.answer_mined();
+            }
+            Event::Mined { hash, height, payee } => {
+                let params = self.node.params();
+                let payee = tabcoin_core::Address::new(params.address_version, payee);
+                tracing::info!("Mined block {hash} at height {height}, paying {payee}");
+            }
+            Event::PeerJoined { peer, role, user_agent, best_height } => {
+                tracing::info!(peer, ?role, %user_agent, best_height, "Peer {peer} finished the handshake");
+            }
+            Event::PeerLeft { peer } => tracing::info!(peer, "Peer {peer} left"),
+            Event::Disconnected { peer, reason } => tracing::info!(peer, "Peer {peer} cut off: {reason}"),
+            Event::ChainAdopted { genesis } => tracing::info!("Adopted the chain with genesis {genesis}"),
+            Event::SyncProgress { done, total } => tracing::debug!(done, total, "Sync progress"),
+            Event::BlocksDisconnected { hashes } => {
+                tracing::info!("Reorganisation: {} blocks left the best chain", hashes.len());
+            }
+            Event::TxAccepted { txid } => tracing::info!("Accepted transaction {txid}"),
+            Event::TxRejected { txid, reason } => tracing::info!("Rejected transaction {txid}: {reason}"),
+            Event::RejectedByPeer { peer, reason, .. } => {
+                tracing::info!(peer, "Peer {peer} refused our item: {reason}")
+            }
+        }
+    }
+
+    /// Answers the `send --mine` calls whose transaction is now in the best chain.
+    fn answer_mined(&mut self) {
+        let Some(chain) = self.node.chain() else { return };
+        let pending = std::mem::take(&mut self.pending_mines);
+        for (txid, reply) in pending {
+            match chain.transaction(&txid) {
+                Some((_, location)) if chain.is_active(&location.block_hash) => {
+                    let text = format!(
+                        "Success! Transaction {txid} mined in block {} at height {}",
+                        location.block_hash, location.height
+                    );
+                    let _ = reply.send(Ok(text));
+                }
+                _ => self.pending_mines.push((txid, reply)),
+            }
+        }
+    }
+}
+
+enum Answer {
+    Now(String),
+    WhenMined(Txid),
+}
