@@ -101,6 +101,12 @@ fn decode(bytes: &[u8], passphrase: Option<&str>) -> Result<KeySet, WalletError>
 }
 
 fn encode(keys: &KeySet, passphrase: Option<&str>) -> Result<Vec<u8>, WalletError> {
+    encode_with_rounds(keys, passphrase, PBKDF2_ROUNDS)
+}
+
+/// The file stores its round count, so tests can use few rounds and files stay readable if
+/// the default grows.
+fn encode_with_rounds(keys: &KeySet, passphrase: Option<&str>, rounds: u32) -> Result<Vec<u8>, WalletError> {
     let mut out = MAGIC.to_vec();
     out.push(FORMAT_VERSION);
     let plain = keys.to_bytes();
@@ -113,10 +119,10 @@ fn encode(keys: &KeySet, passphrase: Option<&str>) -> Result<Vec<u8>, WalletErro
             out.push(ENCRYPTED);
             let salt: [u8; SALT_BYTES] = random_bytes()?;
             let nonce: [u8; NONCE_BYTES] = random_bytes()?;
-            out.extend_from_slice(&PBKDF2_ROUNDS.to_le_bytes());
+            out.extend_from_slice(&rounds.to_le_bytes());
             out.extend_from_slice(&salt);
             out.extend_from_slice(&nonce);
-            let key = derive_key(passphrase, &salt, PBKDF2_ROUNDS);
+            let key = derive_key(passphrase, &salt, rounds);
             let cipher = Aes256Gcm::new(&key.into());
             let sealed = cipher
                 .encrypt(&Nonce::from(nonce), Payload { msg: &plain, aad: &out })
@@ -151,6 +157,9 @@ mod tests {
     use super::*;
     use tabcoin_core::ChainParams;
 
+    /// Few rounds: the default's 600,000 take seconds in an unoptimised test build.
+    const TEST_ROUNDS: u32 = 1_000;
+
     fn keys() -> KeySet {
         let mut keys = KeySet::new();
         keys.generate([5; 32], &ChainParams::test()).unwrap();
@@ -165,7 +174,7 @@ mod tests {
 
     #[test]
     fn an_encrypted_wallet_needs_its_passphrase() {
-        let sealed = encode(&keys(), Some("correct horse")).unwrap();
+        let sealed = encode_with_rounds(&keys(), Some("correct horse"), TEST_ROUNDS).unwrap();
         assert!(!sealed.windows(32).any(|w| keys().to_bytes().windows(32).any(|k| k == w)), "no key in the clear");
         assert_eq!(decode(&sealed, Some("correct horse")).unwrap(), keys());
         assert!(matches!(decode(&sealed, None), Err(WalletError::NeedsPassphrase)));
@@ -182,7 +191,7 @@ mod tests {
         let mut plain = encode(&keys(), None).unwrap();
         plain.truncate(plain.len() - 3);
         assert!(matches!(decode(&plain, None), Err(WalletError::Corrupt(_))));
-        let sealed = encode(&keys(), Some("pw")).unwrap();
+        let sealed = encode_with_rounds(&keys(), Some("pw"), TEST_ROUNDS).unwrap();
         assert!(matches!(decode(&sealed[..20], Some("pw")), Err(WalletError::Corrupt("truncated"))));
     }
 }
