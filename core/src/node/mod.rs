@@ -446,18 +446,7 @@ impl Node {
             }
             Message::Addr(list) => {
                 for address in list {
-                    if !self.addresses.contains_key(&address.url) && self.addresses.len() >= MAX_ADDRS {
-                        // Full: the least recently seen goes, if the newcomer is newer.
-                        let oldest = self.addresses.iter().min_by_key(|(_, seen)| **seen).map(|(u, s)| (u.clone(), *s));
-                        match oldest {
-                            Some((url, seen)) if seen < address.last_seen => {
-                                self.addresses.remove(&url);
-                            }
-                            _ => continue,
-                        }
-                    }
-                    let seen = self.addresses.entry(address.url).or_insert(0);
-                    *seen = (*seen).max(address.last_seen);
+                    self.remember_address(address);
                 }
             }
             Message::Inv(items) => self.on_inv(peer, items),
@@ -762,7 +751,41 @@ impl Node {
         }
         if version.role == Role::Relay {
             self.send(peer, &Message::GetAddr);
+            // A relay we reached by its address: worth telling others about.
+            let now = self.now_secs();
+            if let Some(state) = self.peers.get(&peer).filter(|p| p.direction == Direction::Outbound) {
+                let address = PeerAddress { url: state.address.clone(), last_seen: now };
+                let new = !self.addresses.contains_key(&address.url);
+                self.remember_address(address.clone());
+                // Relays that asked before we knew it hear of it now.
+                let others: Vec<PeerId> = self
+                    .peers
+                    .iter()
+                    .filter(|(id, p)| **id != peer && p.version.as_ref().is_some_and(|v| v.role == Role::Relay))
+                    .map(|(id, _)| *id)
+                    .collect();
+                if new {
+                    for other in others {
+                        self.send(other, &Message::Addr(vec![address.clone()]));
+                    }
+                }
+            }
         }
+    }
+
+    fn remember_address(&mut self, address: PeerAddress) {
+        if !self.addresses.contains_key(&address.url) && self.addresses.len() >= MAX_ADDRS {
+            // Full: the least recently seen goes, if the newcomer is newer.
+            let oldest = self.addresses.iter().min_by_key(|(_, seen)| **seen).map(|(u, s)| (u.clone(), *s));
+            match oldest {
+                Some((url, seen)) if seen < address.last_seen => {
+                    self.addresses.remove(&url);
+                }
+                _ => return,
+            }
+        }
+        let seen = self.addresses.entry(address.url).or_insert(0);
+        *seen = (*seen).max(address.last_seen);
     }
 
     fn ask_for_genesis(&mut self, peer: PeerId, genesis: BlockHash) {

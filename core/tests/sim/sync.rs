@@ -156,3 +156,26 @@ fn a_block_a_peer_lacks_is_asked_of_another() {
     assert!(sent(&out, 2).contains(&Message::GetData(wanted)), "{:?}", sent(&out, 2));
     assert!(sent(&out, 1).iter().all(|m| !matches!(m, Message::GetData(_))));
 }
+
+/// A relay reached by its address is remembered and passed on: to relays that ask (`getaddr`)
+/// and, at once, to relays already connected.
+#[test]
+fn relays_reached_by_address_are_gossiped() {
+    let (mut node, _) = setup(0);
+    join(&mut node, 1, 0, Work::ZERO);
+    drain(&mut node);
+    let urls = |node: &Node| node.known_addresses().into_iter().map(|a| a.url).collect::<Vec<_>>();
+    assert_eq!(urls(&node), vec!["test://1".to_string()]);
+    join(&mut node, 2, 0, Work::ZERO);
+    let out = drain(&mut node);
+    let told = sent(&out, 1)
+        .into_iter()
+        .any(|m| matches!(&m, Message::Addr(list) if list.len() == 1 && list[0].url == "test://2"));
+    assert!(told, "relay 1 hears of relay 2: {:?}", sent(&out, 1));
+    let mut both = urls(&node);
+    both.sort();
+    assert_eq!(both, vec!["test://1".to_string(), "test://2".to_string()]);
+    node.received(2, &frame(Message::GetAddr), NOW);
+    let answer = sent(&drain(&mut node), 2);
+    assert!(matches!(&answer[..], [Message::Addr(list)] if list.len() == 2), "{answer:?}");
+}

@@ -83,9 +83,11 @@ impl Relay {
         let mut genesis_payee = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines_rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("the relay did not start: {}", read_log(datadir)));
+            let Ok(line) = lines_rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the relay did not start: {}", read_log(datadir));
+            };
             if let Some(rest) = line.split(" pays ").nth(1) {
                 genesis_payee = Some(rest.trim().to_string());
             }
