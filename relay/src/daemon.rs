@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use tokio::sync::{mpsc, oneshot};
 
 use tabcoin_core::node::{MiningPolicy, Node, NodeConfig};
@@ -85,6 +86,10 @@ pub async fn run(common: &Common, options: &StartNode) -> Result<(), VerbError> 
         .await
         .map_err(|e| VerbError::Failed(format!("cannot listen on {}:{port}: {e}", options.bind)))?;
     let local = listener.local_addr().map_err(|e| VerbError::Failed(e.to_string()))?;
+    // Protocol messages are small and latency matters (a tx `inv` to every peer): no Nagle.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let app = server::router(AppState { inputs: inputs.clone(), ids: Arc::clone(&ids) }, options.www.clone());
     tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();

@@ -137,7 +137,8 @@ pub async fn dial_forever(url: String, ids: Arc<PeerIds>, inputs: mpsc::Sender<I
     let mut backoff = Duration::from_secs(1);
     // Until the node's task is gone.
     while !inputs.is_closed() {
-        let dial = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(client_config()), false);
+        // `true`: no Nagle, as on the server side.
+        let dial = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(client_config()), true);
         match tokio::time::timeout(DIAL_TIMEOUT, dial).await {
             Ok(Ok((socket, _))) => {
                 tracing::info!(%url, "Connected to peer relay");

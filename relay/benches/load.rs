@@ -1,0 +1,263 @@
+//! The relay under load, on 127.0.0.1 only, bounded in count and time. Each mode starts the
+//! real relay binary on a fresh data directory and prints its figures:
+//!
+//! - `cargo bench -p tabcoin-relay --bench load -- sync [BLOCKS]`: a native node syncs BLOCKS
+//!   (default 10,000) coinbase-only blocks from the relay over a WebSocket into its own redb
+//!   store; 5 runs, the median in blocks/s.
+//! - `cargo bench -p tabcoin-relay --bench load -- idle [PEERS]`: PEERS (default 10,000)
+//!   WebSocket peers complete the handshake and stay idle; the relay's resident memory.
+//! - `cargo bench -p tabcoin-relay --bench load -- fanout [PEERS]`: PEERS (default 1,000)
+//!   wallets connected; another peer hands the relay 20 transactions one by one; the time from
+//!   sending each `tx` until each peer has the relay's `inv` for it: p50 and p99.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Relay, TempDir, native_node};
+use futures_util::{SinkExt, StreamExt};
+use tabcoin_core::protocol::{Inventory, Message, PROTOCOL_VERSION, Role, Version};
+use tabcoin_core::store::WriteBatch;
+use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
+use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
+use tabcoin_core::{Address, Amount, BlockHash, ChainParams, ChainState, Mempool, Txid, Work};
+use tabcoin_relay::store::Store;
+use tokio_tungstenite::tungstenite;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let mode = args.first().map_or("sync", String::as_str);
+    let count = args.get(1).and_then(|c| c.parse().ok());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        match mode {
+            "sync" => sync(count.unwrap_or(10_000) as u32).await,
+            "idle" => idle(count.unwrap_or(10_000)).await,
+            "fanout" => fanout(count.unwrap_or(1_000)).await,
+            other => eprintln!("unknown mode {other:?}: use sync, idle or fanout"),
+        }
+    });
+}
+
+/// A relay data directory holding a chain of `blocks` coinbase-only blocks after a genesis
+/// that pays `keys`' first address; returns the chain as the relay will load it.
+fn relay_datadir(dir: &std::path::Path, blocks: u32, keys: &mut KeySet) -> ChainState {
+    let params = ChainParams::test();
+    let owner = keys.generate([11; 32], &params).unwrap();
+    tabcoin_relay::wallet_file::save(&dir.join("wallet.dat"), keys, None).unwrap();
+    let start = tabcoin_relay::verbs::now_secs() - u64::from(blocks) * 5 - 60;
+    let genesis = create_genesis(&params, &owner, start as u32).unwrap();
+    let (mut chain, batch) = ChainState::new(params, genesis).unwrap();
+    let store = Store::open(&dir.join("chain.redb")).unwrap();
+    store.commit([&batch]).unwrap();
+    let mut pending: Vec<WriteBatch> = Vec::new();
+    for i in 1..=u64::from(blocks) {
+        let now = start + i * 5;
+        let spec = TemplateSpec {
+            parent: chain.tip(),
+            payee: owner.pubkey_hash,
+            now,
+            txs: vec![],
+            fees: Amount::ZERO,
+            message: vec![],
+        };
+        let block = build_template(&chain, spec).unwrap().mine().unwrap();
+        pending.push(chain.accept_block(block, now).unwrap().batch);
+        if pending.len() == 1_000 {
+            store.commit(&pending).unwrap();
+            pending.clear();
+        }
+    }
+    store.commit(&pending).unwrap();
+    chain
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn sync(blocks: u32) {
+    let relay_dir = TempDir::new("bench-sync-relay");
+    relay_datadir(relay_dir.path(), blocks, &mut KeySet::new());
+    let relay = Relay::start(relay_dir.path(), &[]);
+    let mut rates = Vec::new();
+    for run in 0..5 {
+        let node_dir = TempDir::new("bench-sync-node");
+        let started = Instant::now();
+        let node = native_node(node_dir.path(), Role::Wallet, &relay.ws_url(), None);
+        common::wait_until(600, "the sync", || async { common::height(&node).await == Some(u64::from(blocks)) }).await;
+        let seconds = started.elapsed().as_secs_f64();
+        node.stop().await.unwrap();
+        let rate = f64::from(blocks) / seconds;
+        println!("run {run}: {blocks} blocks in {seconds:.3} s = {rate:.0} blocks/s");
+        rates.push(rate);
+    }
+    println!("sync from the relay over a WebSocket into redb: median {:.0} blocks/s", median(&mut rates));
+}
+
+fn version(genesis: BlockHash, nonce: u64) -> Message {
+    Message::Version(Version {
+        protocol_version: PROTOCOL_VERSION,
+        role: Role::Wallet,
+        genesis,
+        best_height: 0,
+        best_work: Work::ZERO,
+        time: tabcoin_relay::verbs::now_secs(),
+        nonce,
+        user_agent: "load".into(),
+    })
+}
+
+/// Connects and sends `version` and `verack`; the relay's answers are left to the reader.
+async fn join(relay: &Relay, genesis: BlockHash, nonce: u64) -> Socket {
+    let magic = ChainParams::test().magic;
+    let config = tabcoin_relay::peer::client_config();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_with_config(relay.ws_url(), Some(config), true).await.unwrap();
+    for message in [version(genesis, nonce), Message::Verack] {
+        socket.send(tungstenite::Message::Binary(message.to_frame(magic).into())).await.unwrap();
+    }
+    socket
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn idle(peers: usize) {
+    let relay_dir = TempDir::new("bench-idle");
+    let chain = relay_datadir(relay_dir.path(), 10, &mut KeySet::new());
+    let relay = Relay::start(relay_dir.path(), &[]);
+    let pid = relay.child.id();
+    let before = rss_kib(pid);
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(peers);
+    let mut joining = futures_util::stream::iter(0..peers)
+        .map(|i| join(&relay, chain.genesis_hash(), 1_000 + i as u64))
+        .buffer_unordered(256);
+    while let Some(socket) = joining.next().await {
+        sockets.push(socket);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, peers_json) = relay.api("/api/peers");
+    let handshaken = peers_json["peers"].as_array().map_or(0, Vec::len);
+    let after = rss_kib(pid);
+    println!(
+        "{peers} idle peers ({handshaken} through the handshake) connected in {:.1} s; relay RSS {:.1} MiB before, {:.1} MiB after ({:.1} KiB a peer)",
+        started.elapsed().as_secs_f64(),
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        (after.saturating_sub(before)) as f64 / peers as f64
+    );
+    drop(sockets);
+}
+
+async fn fanout(peers: usize) {
+    const ROUNDS: usize = 20;
+    let relay_dir = TempDir::new("bench-fanout");
+    let mut keys = KeySet::new();
+    let chain = relay_datadir(relay_dir.path(), 1, &mut keys);
+    let relay = Relay::start(relay_dir.path(), &[]);
+    let magic = ChainParams::test().magic;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut joining = futures_util::stream::iter(0..peers)
+        .map(|i| join(&relay, chain.genesis_hash(), 10_000 + i as u64))
+        .buffer_unordered(128);
+    let mut readers = Vec::new();
+    while let Some(mut socket) = joining.next().await {
+        let mut stopped = stopped.clone();
+        // Each reader only stamps and keeps what arrives; decoding waits until the end, so
+        // that the measurement is the relay's delivery, not this process's work.
+        readers.push(tokio::spawn(async move {
+            let mut received: Vec<(Instant, Vec<u8>)> = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    message = socket.next() => match message {
+                        Some(Ok(tungstenite::Message::Binary(bytes))) => received.push((Instant::now(), bytes.to_vec())),
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
+            received
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // The sender: announces each payment, answers the relay's getdata, and times from there.
+    let mut sender = join(&relay, chain.genesis_hash(), 1).await;
+    let params = ChainParams::test();
+    let owner = keys.addresses(&params)[0];
+    let mut mempool = Mempool::new();
+    let mut sent_at = Vec::new();
+    for round in 0..ROUNDS {
+        let coins = mempool.spendable_coins(&chain, &owner.pubkey_hash);
+        let request = PaymentRequest {
+            from: owner,
+            to: Address::new(params.address_version, tabcoin_core::PubKeyHash([round as u8; 20])),
+            amount: Amount::from_base_units(1_000),
+            fee: Amount::ZERO,
+        };
+        let tx = build_payment(&keys, &params, &coins, &request).unwrap();
+        let txid = mempool.accept(tx.clone(), &chain).unwrap().txid;
+        let inv = Message::Inv(vec![Inventory::Tx(txid)]).to_frame(magic);
+        sender.send(tungstenite::Message::Binary(inv.into())).await.unwrap();
+        loop {
+            let Some(Ok(message)) = sender.next().await else { panic!("the relay cut the sender off") };
+            if let tungstenite::Message::Binary(bytes) = message
+                && let Ok(Message::GetData(items)) = Message::from_frame(&bytes, magic)
+                && items.contains(&Inventory::Tx(txid))
+            {
+                break;
+            }
+        }
+        let frame = Message::Tx(tx).to_frame(magic);
+        let started = Instant::now();
+        sender.send(tungstenite::Message::Binary(frame.into())).await.unwrap();
+        sent_at.push((txid, started));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = stop.send(true);
+    let mut arrivals: Vec<(Txid, Instant)> = Vec::new();
+    for reader in readers {
+        for (at, bytes) in reader.await.unwrap() {
+            if let Ok(Message::Inv(items)) = Message::from_frame(&bytes, magic) {
+                arrivals.extend(items.iter().filter_map(|i| match i {
+                    Inventory::Tx(txid) => Some((*txid, at)),
+                    Inventory::Block(_) => None,
+                }));
+            }
+        }
+    }
+    let mut latencies: Vec<f64> = Vec::new();
+    for (txid, started) in &sent_at {
+        latencies.extend(
+            arrivals
+                .iter()
+                .filter(|(t, _)| t == txid)
+                .map(|(_, at)| at.duration_since(*started).as_secs_f64() * 1000.0),
+        );
+    }
+    latencies.sort_by(f64::total_cmp);
+    let expected = ROUNDS * peers;
+    let pick = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "tx inv fan-out to {peers} peers, {ROUNDS} transactions: {} of {expected} deliveries; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        pick(0.5),
+        pick(0.99),
+        pick(1.0)
+    );
+}
