@@ -15,14 +15,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Relay, TempDir, native_node};
+use common::{Relay, TempDir, native_node, write_chain};
 use futures_util::{SinkExt, StreamExt};
 use tabcoin_core::protocol::{Inventory, Message, PROTOCOL_VERSION, Role, Version};
-use tabcoin_core::store::WriteBatch;
-use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
 use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
 use tabcoin_core::{Address, Amount, BlockHash, ChainParams, ChainState, Mempool, Txid, Work};
-use tabcoin_relay::store::Store;
 use tokio_tungstenite::tungstenite;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -42,39 +39,6 @@ fn main() {
     });
 }
 
-/// A relay data directory holding a chain of `blocks` coinbase-only blocks after a genesis
-/// that pays `keys`' first address; returns the chain as the relay will load it.
-fn relay_datadir(dir: &std::path::Path, blocks: u32, keys: &mut KeySet) -> ChainState {
-    let params = ChainParams::test();
-    let owner = keys.generate([11; 32], &params).unwrap();
-    tabcoin_relay::wallet_file::save(&dir.join("wallet.dat"), keys, None).unwrap();
-    let start = tabcoin_relay::verbs::now_secs() - u64::from(blocks) * 5 - 60;
-    let genesis = create_genesis(&params, &owner, start as u32).unwrap();
-    let (mut chain, batch) = ChainState::new(params, genesis).unwrap();
-    let store = Store::open(&dir.join("chain.redb")).unwrap();
-    store.commit([&batch]).unwrap();
-    let mut pending: Vec<WriteBatch> = Vec::new();
-    for i in 1..=u64::from(blocks) {
-        let now = start + i * 5;
-        let spec = TemplateSpec {
-            parent: chain.tip(),
-            payee: owner.pubkey_hash,
-            now,
-            txs: vec![],
-            fees: Amount::ZERO,
-            message: vec![],
-        };
-        let block = build_template(&chain, spec).unwrap().mine().unwrap();
-        pending.push(chain.accept_block(block, now).unwrap().batch);
-        if pending.len() == 1_000 {
-            store.commit(&pending).unwrap();
-            pending.clear();
-        }
-    }
-    store.commit(&pending).unwrap();
-    chain
-}
-
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -82,7 +46,7 @@ fn median(values: &mut [f64]) -> f64 {
 
 async fn sync(blocks: u32) {
     let relay_dir = TempDir::new("bench-sync-relay");
-    relay_datadir(relay_dir.path(), blocks, &mut KeySet::new());
+    write_chain(relay_dir.path(), blocks, &mut KeySet::new());
     let relay = Relay::start(relay_dir.path(), &[]);
     let mut rates = Vec::new();
     for run in 0..5 {
@@ -136,7 +100,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 async fn idle(peers: usize) {
     let relay_dir = TempDir::new("bench-idle");
-    let chain = relay_datadir(relay_dir.path(), 10, &mut KeySet::new());
+    let chain = write_chain(relay_dir.path(), 10, &mut KeySet::new());
     let relay = Relay::start(relay_dir.path(), &[]);
     let pid = relay.child.id();
     let before = rss_kib(pid);
@@ -166,7 +130,7 @@ async fn fanout(peers: usize) {
     const ROUNDS: usize = 20;
     let relay_dir = TempDir::new("bench-fanout");
     let mut keys = KeySet::new();
-    let chain = relay_datadir(relay_dir.path(), 1, &mut keys);
+    let chain = write_chain(relay_dir.path(), 1, &mut keys);
     let relay = Relay::start(relay_dir.path(), &[]);
     let magic = ChainParams::test().magic;
     let (stop, stopped) = tokio::sync::watch::channel(false);

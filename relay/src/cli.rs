@@ -69,9 +69,9 @@ pub enum Command {
         #[arg(long)]
         to: String,
         /// In coins, e.g. `10` or `0.5`.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
-        #[arg(long, default_value = "0")]
+        #[arg(long, default_value = "0", allow_hyphen_values = true)]
         fee: String,
         /// Mine the block with this payment at once, its coinbase paying FROM (the seed's `-mine`).
         #[arg(long)]

@@ -232,3 +232,30 @@ async fn three_federated_relays_converge() {
     wallet.stop().await.unwrap();
     miner.stop().await.unwrap();
 }
+
+/// A peer that asks for a lot and never reads: its queue fills and the relay drops it, instead
+/// of buffering without bound, and goes on serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_does_not_read_is_dropped() {
+    let dir = TempDir::new("slow-peer");
+    let chain = write_chain(dir.path(), 2_000, &mut tabcoin_core::wallet::KeySet::new());
+    let relay = Relay::start(dir.path(), &[]);
+    let mut socket = handshake(&relay).await;
+    let magic = ChainParams::test().magic;
+    let all: Vec<tabcoin_core::protocol::Inventory> =
+        (1..=2_000).filter_map(|h| chain.hash_at(h)).map(tabcoin_core::protocol::Inventory::Block).collect();
+    // 60 requests for 2,000 blocks each: 120,000 blocks, about 30 MB, never read.
+    for _ in 0..60 {
+        let frame = Message::GetData(all.clone()).to_frame(magic);
+        if socket.send(tungstenite::Message::Binary(frame.into())).await.is_err() {
+            break;
+        }
+    }
+    wait_until(30, "the relay to drop the peer that does not read", || async {
+        relay.api("/api/peers").1["counters"]["peers_dropped_slow"] == 1
+    })
+    .await;
+    assert!(read_log(dir.path()).contains("reads too slowly"));
+    let (status, tip) = relay.api("/api/tip");
+    assert_eq!((status, tip["height"].as_u64()), (200, Some(2_000)), "still serving");
+}

@@ -12,8 +12,13 @@ use serde_json::Value;
 use tabcoin_core::node::{MiningPolicy, Node, NodeConfig};
 use tabcoin_core::params::ChainParams;
 use tabcoin_core::protocol::Role;
+use tabcoin_core::store::WriteBatch;
+use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
+use tabcoin_core::wallet::KeySet;
+use tabcoin_core::{Amount, ChainState};
 use tabcoin_relay::daemon::{NodeHandle, spawn_node};
 use tabcoin_relay::offline;
+use tabcoin_relay::store::Store;
 use tabcoin_relay::verbs::Verb;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tabcoin");
@@ -241,4 +246,37 @@ pub async fn balance(node: &NodeHandle, address: &str) -> String {
 
 pub fn balance_from_text(text: &str) -> String {
     text.split(": ").nth(1).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+/// A relay data directory holding a chain of `blocks` coinbase-only blocks after a genesis
+/// that pays `keys`' first address; returns the chain as the relay will load it.
+pub fn write_chain(dir: &std::path::Path, blocks: u32, keys: &mut KeySet) -> ChainState {
+    let params = ChainParams::test();
+    let owner = keys.generate([11; 32], &params).unwrap();
+    tabcoin_relay::wallet_file::save(&dir.join("wallet.dat"), keys, None).unwrap();
+    let start = tabcoin_relay::verbs::now_secs() - u64::from(blocks) * 5 - 60;
+    let genesis = create_genesis(&params, &owner, start as u32).unwrap();
+    let (mut chain, batch) = ChainState::new(params, genesis).unwrap();
+    let store = Store::open(&dir.join("chain.redb")).unwrap();
+    store.commit([&batch]).unwrap();
+    let mut pending: Vec<WriteBatch> = Vec::new();
+    for i in 1..=u64::from(blocks) {
+        let now = start + i * 5;
+        let spec = TemplateSpec {
+            parent: chain.tip(),
+            payee: owner.pubkey_hash,
+            now,
+            txs: vec![],
+            fees: Amount::ZERO,
+            message: vec![],
+        };
+        let block = build_template(&chain, spec).unwrap().mine().unwrap();
+        pending.push(chain.accept_block(block, now).unwrap().batch);
+        if pending.len() == 1_000 {
+            store.commit(&pending).unwrap();
+            pending.clear();
+        }
+    }
+    store.commit(&pending).unwrap();
+    chain
 }
