@@ -19,7 +19,7 @@ use common::{Relay, TempDir, native_node, write_chain};
 use futures_util::{SinkExt, StreamExt};
 use tabcoin_core::protocol::{Inventory, Message, PROTOCOL_VERSION, Role, Version};
 use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
-use tabcoin_core::{Address, Amount, BlockHash, ChainParams, ChainState, Mempool, Txid, Work};
+use tabcoin_core::{Address, Amount, BlockHash, ChainParams, Mempool, Txid, Work};
 use tokio_tungstenite::tungstenite;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
