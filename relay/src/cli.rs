@@ -91,9 +91,16 @@ pub struct StartNode {
     #[arg(long)]
     pub port: Option<u16>,
     /// Address to listen on. Browsers allow Web Locks, WebCrypto and persistent storage only in
-    /// secure contexts, and localhost is one: keep 127.0.0.1 unless you know why not.
+    /// secure contexts: localhost is one; to serve a LAN, bind its address with --tls-cert and
+    /// --tls-key so that the page is served over https.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
+    /// PEM certificate chain: serve https and wss instead of http and ws.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
     /// Mine to ADDR (by --mine-when, as the seed's miner node).
     #[arg(long, value_name = "ADDR")]
     pub miner: Option<String>,

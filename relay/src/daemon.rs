@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::serve::ListenerExt;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio::sync::{mpsc, oneshot};
 
 use tabcoin_core::node::{MiningPolicy, Node, NodeConfig};
@@ -82,24 +84,17 @@ pub async fn run(common: &Common, options: &StartNode) -> Result<(), VerbError> 
         .await
         .map_err(|e| VerbError::Failed(format!("cannot start the RPC: {e}")))?;
     let port = options.port.unwrap_or(common.node_id);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(options.bind, port))
-        .await
-        .map_err(|e| VerbError::Failed(format!("cannot listen on {}:{port}: {e}", options.bind)))?;
-    let local = listener.local_addr().map_err(|e| VerbError::Failed(e.to_string()))?;
-    // Protocol messages are small and latency matters (a tx `inv` to every peer): no Nagle.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let app = server::router(AppState { inputs: inputs.clone(), ids: Arc::clone(&ids) }, options.www.clone());
-    tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, service).await {
-            tracing::error!("HTTP server stopped: {e}");
+    let local = match serve_http(app, SocketAddr::new(options.bind, port), options).await {
+        Ok(local) => local,
+        Err(error) => {
+            let _ = std::fs::remove_file(&cookie);
+            return Err(error);
         }
-    });
+    };
     // Printed for people and for scripts that start the relay on port 0.
-    println!("tabcoin relay listening on http://{local}/");
-    println!("Open http://{local}/?node=3001 for a wallet tab and http://{local}/?node=3002 for a miner tab");
+    println!("tabcoin relay listening on {local}");
+    println!("Open {local}?node=3001 for a wallet tab and {local}?node=3002 for a miner tab");
     drop(inputs);
 
     let result = handle.run_until(shutdown_signal()).await;
@@ -168,6 +163,44 @@ pub fn spawn_node(node: Node, store: Store, datadir: PathBuf, threads: usize, pe
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(Runtime::new(node, store, datadir, miner).run(receiver, stopped));
     NodeHandle { inputs, ids, stop, task }
+}
+
+/// Serves `app` on `address`, over TLS if a certificate was given; returns the base URL.
+async fn serve_http(app: axum::Router, address: SocketAddr, options: &StartNode) -> Result<String, VerbError> {
+    let failed = |e: std::io::Error| VerbError::Failed(format!("cannot listen on {address}: {e}"));
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match (&options.tls_cert, &options.tls_key) {
+        (Some(cert), Some(key)) => {
+            let config = RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| VerbError::Failed(format!("cannot load the TLS certificate or key: {e}")))?;
+            let listener = std::net::TcpListener::bind(address).map_err(failed)?;
+            listener.set_nonblocking(true).map_err(failed)?;
+            let local = listener.local_addr().map_err(failed)?;
+            // Protocol messages are small and latency matters (a tx `inv` to every peer): no Nagle.
+            let acceptor = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor::new());
+            let server = axum_server::from_tcp(listener).map_err(failed)?.acceptor(acceptor);
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(service).await {
+                    tracing::error!("HTTPS server stopped: {e}");
+                }
+            });
+            Ok(format!("https://{local}/"))
+        }
+        _ => {
+            let listener = tokio::net::TcpListener::bind(address).await.map_err(failed)?;
+            let local = listener.local_addr().map_err(failed)?;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, service).await {
+                    tracing::error!("HTTP server stopped: {e}");
+                }
+            });
+            Ok(format!("http://{local}/"))
+        }
+    }
 }
 
 /// The address the genesis pays on a relay's first start: its wallet's first, made if needed.

@@ -10,6 +10,8 @@ use tabcoin_relay::{daemon, offline, rpc};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One TLS backend is compiled in (ring); make it the process's, for --tls-cert and wss:// peers.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

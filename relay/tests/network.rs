@@ -259,3 +259,42 @@ async fn a_peer_that_does_not_read_is_dropped() {
     let (status, tip) = relay.api("/api/tip");
     assert_eq!((status, tip["height"].as_u64()), (200, Some(2_000)), "still serving");
 }
+
+/// With a certificate the relay serves https and wss on the same port (for a LAN, where
+/// browsers need a secure context).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_serves_wss_with_a_certificate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = TempDir::new("tls");
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, certified.cert.pem()).unwrap();
+    std::fs::write(&key_path, certified.signing_key.serialize_pem()).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (cert_arg, key_arg) = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
+    let relay = Relay::start(&data, &["--tls-cert", cert_arg, "--tls-key", key_arg]);
+    assert!(relay.url.starts_with("https://127.0.0.1:"), "{}", relay.url);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config));
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(relay.ws_url(), None, true, Some(connector)).await.unwrap();
+    socket.send(tungstenite::Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    closed_by_relay(&mut socket).await;
+
+    // Plain http on the TLS port gets no page.
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", relay.port())).unwrap();
+    plain.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    use std::io::{Read, Write};
+    plain.write_all(b"GET /api/network HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!String::from_utf8_lossy(&answer).contains("\"network\""));
+
+    let (ok, _, err) = cli(&data, &["startnode", "--tls-cert", cert_arg]);
+    assert!(!ok && err.contains("--tls-key"), "{err}");
+}

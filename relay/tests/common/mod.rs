@@ -103,7 +103,7 @@ impl Relay {
     }
 
     pub fn ws_url(&self) -> String {
-        format!("{}ws", self.url.replacen("http://", "ws://", 1))
+        format!("{}ws", self.url.replacen("http", "ws", 1))
     }
 
     pub fn port(&self) -> u16 {
