@@ -94,7 +94,11 @@ pub async fn run(common: &Common, options: &StartNode) -> Result<(), VerbError> 
     };
     // Printed for people and for scripts that start the relay on port 0.
     println!("tabcoin relay listening on {local}");
-    println!("Open {local}?node=3001 for a wallet tab and {local}?node=3002 for a miner tab");
+    if options.www.join("index.html").is_file() {
+        println!("Open {local}?node=3001 for a wallet tab and {local}?node=3002 for a miner tab");
+    } else {
+        println!("No page to serve ({} has no index.html): the API and the WebSocket endpoint are up", options.www.display());
+    }
     drop(inputs);
 
     let result = handle.run_until(shutdown_signal()).await;
