@@ -97,7 +97,10 @@ pub async fn run(common: &Common, options: &StartNode) -> Result<(), VerbError> 
     if options.www.join("index.html").is_file() {
         println!("Open {local}?node=3001 for a wallet tab and {local}?node=3002 for a miner tab");
     } else {
-        println!("No page to serve ({} has no index.html): the API and the WebSocket endpoint are up", options.www.display());
+        println!(
+            "No page to serve ({} has no index.html): the API and the WebSocket endpoint are up",
+            options.www.display()
+        );
     }
     drop(inputs);
 
