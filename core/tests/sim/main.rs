@@ -118,7 +118,7 @@ fn seeds(first: u64, count: u64) -> std::ops::Range<u64> {
 
 #[test]
 fn the_seeds_scenario() {
-    for seed in seeds(0, 8) {
+    for seed in seeds(0, 50) {
         seeds_scenario(seed);
     }
 }
@@ -226,7 +226,7 @@ fn convergence(seed: u64, nodes: usize, miners: usize) -> usize {
 
 #[test]
 fn fifty_nodes_with_competing_miners_converge() {
-    let reorgs: usize = seeds(1_000, 24).map(|seed| convergence(seed, 50, 5)).sum();
+    let reorgs: usize = seeds(1_000, 200).map(|seed| convergence(seed, 50, 5)).sum();
     // The partitions made competing branches: the runs did exercise reorganisation.
     assert!(reorgs > 0);
 }
@@ -235,7 +235,7 @@ fn fifty_nodes_with_competing_miners_converge() {
 /// and every restarted node's store is consistent.
 #[test]
 fn nodes_that_crash_and_restart_converge() {
-    for seed in seeds(2_000, 8) {
+    for seed in seeds(2_000, 50) {
         let params = ChainParams::test();
         let owner = Address::new(params.address_version, SecretKey::from_entropy([7; 32]).public_key().pubkey_hash());
         let mut sim = Sim::new(seed);
