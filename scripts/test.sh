@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check and test tabcoin has. Installs what it needs (the wasm32 target) itself.
+# Runs every check and test tabcoin has. Installs what it needs itself: the wasm32 target,
+# wasm-bindgen-cli at Cargo.lock's wasm-bindgen version, and Debian's chromium and
+# chromium-driver for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,11 +17,29 @@ for component in rustfmt clippy; do
   fi
 done
 
+# The version wasm-bindgen-cli must have: the wasm-bindgen in Cargo.lock.
+wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wasm_bindgen_version" ]; then
+  step "installing wasm-bindgen-cli $wasm_bindgen_version"
+  # Not --locked: its lockfile pins a crate version the registry here lacks.
+  cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
+fi
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  step "installing chromium and chromium-driver"
+  sudo_if_needed=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_if_needed="sudo"; fi
+  $sudo_if_needed apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y chromium chromium-driver
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo clippy for the browser shell on wasm32 (its browser tests build only there)"
+cargo clippy -p tabcoin-web --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "core has no IO dependencies"
 io_crates=$(cargo tree -p tabcoin-core -e normal --prefix none \
@@ -33,3 +53,6 @@ cargo build -p tabcoin-core --target wasm32-unknown-unknown --release
 
 step "cargo test"
 cargo test --workspace
+
+step "browser tests (wasm-bindgen-test in headless Chromium)"
+CHROMEDRIVER=/usr/bin/chromedriver cargo test -p tabcoin-web --target wasm32-unknown-unknown

@@ -1,0 +1,5 @@
+//! tabcoin-web: the browser shell around core's node. It keeps the chain in IndexedDB and
+//! (in the coming steps) carries the node's frames over a WebSocket, drives its timers from a
+//! worker and runs its miners in Web Workers. No consensus or protocol logic lives here.
+
+pub mod store;
