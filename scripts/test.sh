@@ -54,5 +54,32 @@ cargo build -p tabcoin-core --target wasm32-unknown-unknown --release
 step "cargo test"
 cargo test --workspace
 
+step "starting a relay (test network, 5 blocks) for the browser tests"
+relay_dir=$(mktemp -d)
+relay_pid=""
+cleanup() {
+  if [ -n "$relay_pid" ]; then kill "$relay_pid" 2>/dev/null || true; wait "$relay_pid" 2>/dev/null || true; fi
+  rm -rf "$relay_dir"
+}
+trap cleanup EXIT
+tabcoin=(./target/debug/tabcoin --network test --datadir "$relay_dir")
+payee=$("${tabcoin[@]}" createwallet | awk '{print $NF}')
+"${tabcoin[@]}" createblockchain --address "$payee" >/dev/null
+for _ in 1 2 3 4 5; do
+  "${tabcoin[@]}" send --from "$payee" --to "$payee" --amount 1 --mine >/dev/null
+done
+"${tabcoin[@]}" startnode --port 0 >"$relay_dir/stdout" 2>"$relay_dir/relay.log" &
+relay_pid=$!
+for _ in $(seq 1 300); do
+  grep -q "listening on" "$relay_dir/stdout" && break
+  sleep 0.1
+done
+relay_url=$(grep -o 'http://[0-9.:]*/' "$relay_dir/stdout" | head -1)
+if [ -z "$relay_url" ]; then
+  echo "the relay did not start:"; cat "$relay_dir/relay.log"; exit 1
+fi
+export TABCOIN_TEST_RELAY="ws${relay_url#http}ws"
+export TABCOIN_TEST_RELAY_HEIGHT=5
+
 step "browser tests (wasm-bindgen-test in headless Chromium)"
 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p tabcoin-web --target wasm32-unknown-unknown

@@ -1,0 +1,402 @@
+//! The node in a tab: core's [`Node`] driven by a WebSocket to the relay, a timer, and the
+//! IndexedDB store. Inputs go to the node; its outputs are carried out here: frames are sent,
+//! write batches are committed in order (those that pile up while one commits go together in
+//! the next transaction) and acknowledged, events are kept for the page.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Uint8Array;
+use tabcoin_core::node::{Direction, Event, Node, NodeConfig, Output, PeerId};
+use tabcoin_core::params::ChainParams;
+use tabcoin_core::protocol::Role;
+use tabcoin_core::store::WriteBatch;
+use tabcoin_core::{BlockHash, ChainState};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{BinaryType, MessageEvent, WebSocket};
+
+use crate::store::{IdbStore, StoreError};
+
+/// Reconnection waits double from this, up to [`MAX_BACKOFF_MS`].
+const FIRST_BACKOFF_MS: i32 = 250;
+const MAX_BACKOFF_MS: i32 = 5_000;
+const TICK_MS: i32 = 1_000;
+/// Events kept for the page before the oldest are dropped.
+const MAX_EVENTS: usize = 10_000;
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn window() -> Option<web_sys::Window> {
+    web_sys::window()
+}
+
+/// Why the tab's node could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Store(StoreError),
+    /// The store holds a chain that does not load.
+    Load(String),
+    NoRandomness(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Store(e) => e.fmt(f),
+            StartError::Load(e) => write!(f, "the stored chain cannot be read: {e}"),
+            StartError::NoRandomness(e) => write!(f, "the browser gave no randomness: {e}"),
+        }
+    }
+}
+
+struct Connection {
+    socket: WebSocket,
+    peer: PeerId,
+    // Kept alive as long as the socket: dropping a closure detaches its handler.
+    _handlers: [Closure<dyn FnMut(JsValue)>; 3],
+}
+
+struct Inner {
+    node: Node,
+    store: Rc<IdbStore>,
+    relay_url: String,
+    connection: Option<Connection>,
+    next_peer: PeerId,
+    backoff_ms: i32,
+    /// Batches waiting for the commit in progress to finish.
+    pending: Vec<(u64, WriteBatch)>,
+    committing: bool,
+    store_failed: Option<StoreError>,
+    events: Vec<Event>,
+    stopped: bool,
+    tick_handle: Option<i32>,
+    _tick: Option<Closure<dyn FnMut()>>,
+}
+
+/// A running node in this tab. Cloning gives another handle to the same node.
+#[derive(Clone)]
+pub struct TabNode {
+    inner: Rc<RefCell<Inner>>,
+}
+
+impl TabNode {
+    /// Opens the node's database (`tabcoin-<node_id>`), restores its chain (or waits to adopt
+    /// the relay's), and connects to `relay_url`.
+    pub async fn start(node_id: &str, relay_url: &str, params: ChainParams, role: Role) -> Result<TabNode, StartError> {
+        let store = IdbStore::open(&database_name(node_id)).await.map_err(StartError::Store)?;
+        let memory = store.load().await.map_err(StartError::Store)?;
+        let chain = if memory.is_empty() {
+            None
+        } else {
+            Some(ChainState::load(params.clone(), &memory).map_err(|e| StartError::Load(e.to_string()))?)
+        };
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| StartError::NoRandomness(e.to_string()))?;
+        let config = NodeConfig {
+            params,
+            role,
+            user_agent: format!("tabcoin-web/{}", env!("CARGO_PKG_VERSION")),
+            nonce: u64::from_le_bytes(nonce),
+            parallel_signatures: false,
+        };
+        let inner = Inner {
+            node: Node::new(config, chain),
+            store: Rc::new(store),
+            relay_url: relay_url.to_string(),
+            connection: None,
+            next_peer: 0,
+            backoff_ms: FIRST_BACKOFF_MS,
+            pending: Vec::new(),
+            committing: false,
+            store_failed: None,
+            events: Vec::new(),
+            stopped: false,
+            tick_handle: None,
+            _tick: None,
+        };
+        let node = TabNode { inner: Rc::new(RefCell::new(inner)) };
+        node.start_ticking();
+        node.connect();
+        Ok(node)
+    }
+
+    /// Closes the connection and stops the timer; the store is closed once the last commit
+    /// finished.
+    pub fn stop(&self) {
+        let mut inner = self.inner.borrow_mut();
+        inner.stopped = true;
+        if let Some(connection) = inner.connection.take() {
+            let _ = connection.socket.close();
+        }
+        if let (Some(handle), Some(window)) = (inner.tick_handle.take(), window()) {
+            window.clear_interval_with_handle(handle);
+        }
+        if !inner.committing {
+            inner.store.close();
+        }
+    }
+
+    /// Reads the node's state.
+    pub fn with_node<T>(&self, read: impl FnOnce(&Node) -> T) -> T {
+        read(&self.inner.borrow().node)
+    }
+
+    pub fn height(&self) -> Option<u32> {
+        self.with_node(|node| node.chain().map(ChainState::height))
+    }
+
+    pub fn tip(&self) -> Option<BlockHash> {
+        self.with_node(|node| node.chain().map(ChainState::tip))
+    }
+
+    pub fn connected(&self) -> bool {
+        self.inner.borrow().connection.is_some() && !self.with_node(|node| node.peers().is_empty())
+    }
+
+    /// Events since the last call, oldest first.
+    pub fn take_events(&self) -> Vec<Event> {
+        std::mem::take(&mut self.inner.borrow_mut().events)
+    }
+
+    /// Nothing waits to be committed.
+    pub fn settled(&self) -> bool {
+        let inner = self.inner.borrow();
+        !inner.committing && inner.pending.is_empty()
+    }
+
+    /// A store failure stops the node from acknowledging anything more.
+    pub fn store_failure(&self) -> Option<StoreError> {
+        self.inner.borrow().store_failed.clone()
+    }
+
+    fn start_ticking(&self) {
+        let Some(window) = window() else { return };
+        let weak = Rc::downgrade(&self.inner);
+        let tick = Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                let node = TabNode { inner };
+                node.inner.borrow_mut().node.tick(now_ms());
+                node.pump();
+            }
+        });
+        let handle =
+            window.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), TICK_MS).ok();
+        let mut inner = self.inner.borrow_mut();
+        inner.tick_handle = handle;
+        inner._tick = Some(tick);
+    }
+
+    fn connect(&self) {
+        let url = self.inner.borrow().relay_url.clone();
+        let socket = match WebSocket::new(&url) {
+            Ok(socket) => socket,
+            Err(_) => {
+                self.reconnect_later();
+                return;
+            }
+        };
+        socket.set_binary_type(BinaryType::Arraybuffer);
+        let peer = {
+            let mut inner = self.inner.borrow_mut();
+            inner.next_peer += 1;
+            inner.next_peer
+        };
+        let weak = Rc::downgrade(&self.inner);
+        let on_open = {
+            let weak = weak.clone();
+            let url = url.clone();
+            Closure::<dyn FnMut(JsValue)>::new(move |_| {
+                let Some(inner) = weak.upgrade() else { return };
+                let node = TabNode { inner };
+                {
+                    let mut inner = node.inner.borrow_mut();
+                    inner.backoff_ms = FIRST_BACKOFF_MS;
+                    inner.node.peer_connected(peer, Direction::Outbound, url.clone(), now_ms());
+                }
+                node.pump();
+            })
+        };
+        let on_message = {
+            let weak = weak.clone();
+            Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+                let Some(inner) = weak.upgrade() else { return };
+                let node = TabNode { inner };
+                let Some(data) = event.dyn_ref::<MessageEvent>().map(MessageEvent::data) else { return };
+                let frame = Uint8Array::new(&data).to_vec();
+                node.inner.borrow_mut().node.received(peer, &frame, now_ms());
+                node.pump();
+            })
+        };
+        let on_close = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            let Some(inner) = weak.upgrade() else { return };
+            let node = TabNode { inner };
+            let stopped = {
+                let mut inner = node.inner.borrow_mut();
+                if inner.connection.as_ref().is_some_and(|c| c.peer == peer) {
+                    inner.connection = None;
+                }
+                inner.node.peer_disconnected(peer);
+                inner.stopped
+            };
+            node.pump();
+            if !stopped {
+                node.reconnect_later();
+            }
+        });
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        self.inner.borrow_mut().connection =
+            Some(Connection { socket, peer, _handlers: [on_open, on_message, on_close] });
+    }
+
+    fn reconnect_later(&self) {
+        let Some(window) = window() else { return };
+        let delay = {
+            let mut inner = self.inner.borrow_mut();
+            let delay = inner.backoff_ms;
+            inner.backoff_ms = (inner.backoff_ms * 2).min(MAX_BACKOFF_MS);
+            delay
+        };
+        let weak = Rc::downgrade(&self.inner);
+        let again = Closure::once_into_js(move || {
+            if let Some(inner) = weak.upgrade() {
+                let node = TabNode { inner };
+                if !node.inner.borrow().stopped && node.inner.borrow().connection.is_none() {
+                    node.connect();
+                }
+            }
+        });
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), delay);
+    }
+
+    /// Carries out what the node asks.
+    fn pump(&self) {
+        loop {
+            let output = self.inner.borrow_mut().node.poll_output();
+            let Some(output) = output else { break };
+            match output {
+                Output::Send { frame, .. } => {
+                    let inner = self.inner.borrow();
+                    if let Some(connection) = &inner.connection {
+                        let _ = connection.socket.send_with_u8_array(&frame);
+                    }
+                }
+                Output::Disconnect { .. } => {
+                    let connection = self.inner.borrow_mut().connection.take();
+                    if let Some(connection) = connection {
+                        let _ = connection.socket.close();
+                    }
+                }
+                Output::Write { id, batch } => self.inner.borrow_mut().pending.push((id, batch)),
+                Output::Verify { id, jobs } => {
+                    let results: Vec<bool> = jobs.iter().map(|job| job.verify()).collect();
+                    self.inner.borrow_mut().node.signatures_verified(id, &results, now_ms());
+                }
+                // Mining in Web Workers comes with the miner.
+                Output::Mine(_) | Output::StopMining => {}
+                Output::Event(event) => {
+                    let mut inner = self.inner.borrow_mut();
+                    if inner.events.len() >= MAX_EVENTS {
+                        inner.events.remove(0);
+                    }
+                    inner.events.push(event);
+                }
+            }
+        }
+        self.commit_pending();
+    }
+
+    /// Commits what is pending, one transaction at a time, in order.
+    fn commit_pending(&self) {
+        let (batches, store) = {
+            let mut inner = self.inner.borrow_mut();
+            if inner.committing || inner.pending.is_empty() || inner.store_failed.is_some() {
+                return;
+            }
+            inner.committing = true;
+            (std::mem::take(&mut inner.pending), Rc::clone(&inner.store))
+        };
+        let node = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let last = batches.last().map(|(id, _)| *id);
+            let just_batches: Vec<WriteBatch> = batches.into_iter().map(|(_, b)| b).collect();
+            let result = store.commit(&just_batches).await;
+            let stopped = {
+                let mut inner = node.inner.borrow_mut();
+                inner.committing = false;
+                match result {
+                    Ok(()) => {
+                        if let Some(id) = last {
+                            inner.node.batch_committed(id);
+                        }
+                    }
+                    Err(error) => inner.store_failed = Some(error),
+                }
+                inner.stopped
+            };
+            if stopped {
+                node.inner.borrow().store.close();
+            }
+            node.pump();
+        });
+    }
+}
+
+/// The IndexedDB database of node `node_id` (the page's `?node=`).
+pub fn database_name(node_id: &str) -> String {
+    format!("tabcoin-{node_id}")
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::*;
+    use wasm_bindgen_futures::JsFuture;
+    use wasm_bindgen_test::*;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    /// Set by scripts/test.sh, which starts a relay on the test network for these tests.
+    const RELAY: Option<&str> = option_env!("TABCOIN_TEST_RELAY");
+    const RELAY_HEIGHT: Option<&str> = option_env!("TABCOIN_TEST_RELAY_HEIGHT");
+
+    async fn sleep(ms: i32) {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            if let Some(window) = window() {
+                let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+            }
+        });
+        let _ = JsFuture::from(promise).await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_tab_adopts_the_relays_chain_syncs_it_and_keeps_it_in_indexeddb() {
+        let (Some(url), Some(height)) = (RELAY, RELAY_HEIGHT) else {
+            panic!("this test needs a relay: run scripts/test.sh, which starts one and sets TABCOIN_TEST_RELAY");
+        };
+        let height: u32 = height.parse().unwrap();
+        let id = format!("test-{}", (js_sys::Math::random() * 1e15) as u64);
+        let node = TabNode::start(&id, url, ChainParams::test(), Role::Wallet).await.unwrap();
+        let mut waited = 0;
+        while !(node.height() == Some(height) && node.settled()) {
+            assert!(waited < 15_000, "no sync after 15 s: height {:?}", node.height());
+            sleep(50).await;
+            waited += 50;
+        }
+        assert!(node.connected());
+        let events = node.take_events();
+        assert!(events.iter().any(|e| matches!(e, Event::ChainAdopted { .. })), "{events:?}");
+        assert!(events.iter().any(|e| matches!(e, Event::BlockAdded { height: h, .. } if *h == height)));
+        let tip = node.tip();
+        node.stop();
+
+        let store = IdbStore::open(&database_name(&id)).await.unwrap();
+        let restored = ChainState::load(ChainParams::test(), &store.load().await.unwrap()).unwrap();
+        assert_eq!((Some(restored.tip()), restored.height()), (tip, height), "the store holds the synced chain");
+        store.close();
+        IdbStore::delete(&database_name(&id)).await.unwrap();
+    }
+}
