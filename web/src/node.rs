@@ -16,6 +16,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, MessageEvent, WebSocket};
 
+use crate::lock::NodeLock;
 use crate::store::{IdbStore, StoreError};
 
 /// Reconnection waits double from this, up to [`MAX_BACKOFF_MS`].
@@ -37,6 +38,10 @@ fn window() -> Option<web_sys::Window> {
 #[derive(Debug)]
 pub enum StartError {
     Store(StoreError),
+    /// Another tab runs this node id.
+    InUse,
+    /// The browser cannot lock the node id (no Web Locks outside secure contexts).
+    NoLocks(String),
     /// The store holds a chain that does not load.
     Load(String),
     NoRandomness(String),
@@ -46,6 +51,8 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StartError::Store(e) => e.fmt(f),
+            StartError::InUse => f.write_str("this node is open in another tab: use that tab, or another ?node= id"),
+            StartError::NoLocks(e) => f.write_str(e),
             StartError::Load(e) => write!(f, "the stored chain cannot be read: {e}"),
             StartError::NoRandomness(e) => write!(f, "the browser gave no randomness: {e}"),
         }
@@ -61,6 +68,7 @@ struct Connection {
 
 struct Inner {
     node: Node,
+    lock: NodeLock,
     store: Rc<IdbStore>,
     relay_url: String,
     connection: Option<Connection>,
@@ -86,6 +94,10 @@ impl TabNode {
     /// Opens the node's database (`tabcoin-<node_id>`), restores its chain (or waits to adopt
     /// the relay's), and connects to `relay_url`.
     pub async fn start(node_id: &str, relay_url: &str, params: ChainParams, role: Role) -> Result<TabNode, StartError> {
+        let lock = NodeLock::acquire(&database_name(node_id))
+            .await
+            .map_err(|e| StartError::NoLocks(e.as_string().unwrap_or_else(|| format!("{e:?}"))))?
+            .ok_or(StartError::InUse)?;
         let store = IdbStore::open(&database_name(node_id)).await.map_err(StartError::Store)?;
         let memory = store.load().await.map_err(StartError::Store)?;
         let chain = if memory.is_empty() {
@@ -104,6 +116,7 @@ impl TabNode {
         };
         let inner = Inner {
             node: Node::new(config, chain),
+            lock,
             store: Rc::new(store),
             relay_url: relay_url.to_string(),
             connection: None,
@@ -128,6 +141,7 @@ impl TabNode {
     pub fn stop(&self) {
         let mut inner = self.inner.borrow_mut();
         inner.stopped = true;
+        inner.lock.release();
         if let Some(connection) = inner.connection.take() {
             let _ = connection.socket.close();
         }
@@ -391,6 +405,8 @@ mod tests {
         assert!(events.iter().any(|e| matches!(e, Event::ChainAdopted { .. })), "{events:?}");
         assert!(events.iter().any(|e| matches!(e, Event::BlockAdded { height: h, .. } if *h == height)));
         let tip = node.tip();
+        let second = TabNode::start(&id, url, ChainParams::test(), Role::Wallet).await;
+        assert!(matches!(second, Err(StartError::InUse)), "a second tab on the same node id is refused");
         node.stop();
 
         let store = IdbStore::open(&database_name(&id)).await.unwrap();
