@@ -54,7 +54,7 @@ cargo build -p tabcoin-core --target wasm32-unknown-unknown --release
 step "cargo test"
 cargo test --workspace
 
-step "starting a relay (test network, 5 blocks) for the browser tests"
+step "starting a relay (test network, 6 blocks, mining when a payment waits) for the browser tests"
 relay_dir=$(mktemp -d)
 relay_pid=""
 cleanup() {
@@ -68,7 +68,10 @@ payee=$("${tabcoin[@]}" createwallet | awk '{print $NF}')
 for _ in 1 2 3 4 5; do
   "${tabcoin[@]}" send --from "$payee" --to "$payee" --amount 1 --mine >/dev/null
 done
-"${tabcoin[@]}" startnode --port 0 >"$relay_dir/stdout" 2>"$relay_dir/relay.log" &
+# The browser wallet test imports the key of this address (SecretKey::from_entropy([42; 32])).
+"${tabcoin[@]}" send --from "$payee" --to mgjnwdJGrp3eoyZ9QP2k68tUPgSek3Tw8X --amount 3 --mine >/dev/null
+"${tabcoin[@]}" startnode --port 0 --miner "$payee" --mine-when 1 --mining-threads 1 \
+  >"$relay_dir/stdout" 2>"$relay_dir/relay.log" &
 relay_pid=$!
 for _ in $(seq 1 300); do
   grep -q "listening on" "$relay_dir/stdout" && break
@@ -79,7 +82,7 @@ if [ -z "$relay_url" ]; then
   echo "the relay did not start:"; cat "$relay_dir/relay.log"; exit 1
 fi
 export TABCOIN_TEST_RELAY="ws${relay_url#http}ws"
-export TABCOIN_TEST_RELAY_HEIGHT=5
+export TABCOIN_TEST_RELAY_HEIGHT=6
 
 step "browser tests (wasm-bindgen-test in headless Chromium)"
 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p tabcoin-web --target wasm32-unknown-unknown

@@ -146,6 +146,61 @@ pub struct PaymentRequest {
     pub fee: Amount,
 }
 
+/// Which field of a payment typed by a person is wrong, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaymentInputError {
+    BadAddress { field: &'static str, input: String, error: crate::address::AddressError },
+    BadAmount { field: &'static str, input: String, error: crate::amount::ParseAmountError },
+}
+
+impl fmt::Display for PaymentInputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PaymentInputError::BadAddress { field, input, error } => {
+                write!(f, "{field}: {input:?} is not a valid address: {error}")
+            }
+            PaymentInputError::BadAmount { field, input, error } => {
+                write!(f, "{field}: {input:?} is not a valid amount: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PaymentInputError {}
+
+impl PaymentRequest {
+    /// A payment as a person types it (a form, a command line): addresses for `params`'
+    /// network, amounts in coins such as `9.5`.
+    pub fn parse(
+        params: &ChainParams,
+        from: &str,
+        to: &str,
+        amount: &str,
+        fee: &str,
+    ) -> Result<PaymentRequest, PaymentInputError> {
+        let address = |field: &'static str, input: &str| {
+            Address::parse(input.trim(), params.address_version).map_err(|error| PaymentInputError::BadAddress {
+                field,
+                input: input.to_string(),
+                error,
+            })
+        };
+        let coins = |field: &'static str, input: &str| {
+            input.trim().parse::<Amount>().map_err(|error| PaymentInputError::BadAmount {
+                field,
+                input: input.to_string(),
+                error,
+            })
+        };
+        Ok(PaymentRequest {
+            from: address("from", from)?,
+            to: address("to", to)?,
+            amount: coins("amount", amount)?,
+            fee: coins("fee", fee)?,
+        })
+    }
+}
+
 /// Builds and signs a payment from `request.from`'s `coins` (its spendable outputs, e.g. from
 /// [`crate::mempool::Mempool::spendable_coins`]): largest coins first until amount plus fee is
 /// covered; the change goes back to the sender.
@@ -204,6 +259,28 @@ pub fn build_payment(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_typed_payment_names_the_field_that_is_wrong() {
+        let params = ChainParams::test();
+        let mut keys = KeySet::new();
+        let a = keys.generate([1; 32], &params).unwrap().to_string();
+        let ok = PaymentRequest::parse(&params, &a, &a, " 9.5 ", "0").unwrap();
+        assert_eq!(ok.amount, "9.5".parse().unwrap());
+        let main = KeySet::new().generate([1; 32], &ChainParams::main()).unwrap().to_string();
+        assert!(matches!(
+            PaymentRequest::parse(&params, &a, &main, "1", "0"),
+            Err(PaymentInputError::BadAddress { field: "to", .. })
+        ));
+        assert!(matches!(
+            PaymentRequest::parse(&params, "x", &a, "1", "0"),
+            Err(PaymentInputError::BadAddress { field: "from", .. })
+        ));
+        let bad_fee = PaymentRequest::parse(&params, &a, &a, "1", "0.000000001").unwrap_err();
+        assert!(matches!(bad_fee, PaymentInputError::BadAmount { field: "fee", .. }));
+        assert!(bad_fee.to_string().starts_with("fee: \"0.000000001\" is not a valid amount"), "{bad_fee}");
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use tabcoin_core::chain::LoadError;
 use tabcoin_core::params::ChainParams;
-use tabcoin_core::wallet::{KeySet, PaymentError, PaymentRequest, build_payment};
-use tabcoin_core::{Address, AddressError, Amount, ChainState, Mempool, MempoolError, Transaction, query};
+use tabcoin_core::wallet::{KeySet, PaymentError, PaymentInputError, PaymentRequest, build_payment};
+use tabcoin_core::{Address, AddressError, ChainState, Mempool, MempoolError, Transaction, query};
 
 use crate::cli::Command;
 use crate::store::StoreError;
@@ -51,10 +51,7 @@ pub enum VerbError {
         input: String,
         error: AddressError,
     },
-    BadAmount {
-        input: String,
-        error: tabcoin_core::amount::ParseAmountError,
-    },
+    BadPayment(PaymentInputError),
     Payment(PaymentError),
     Refused(MempoolError),
     Wallet(WalletError),
@@ -72,7 +69,7 @@ impl std::fmt::Display for VerbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             VerbError::BadAddress { input, error } => write!(f, "{input:?} is not a valid address: {error}"),
-            VerbError::BadAmount { input, error } => write!(f, "{input:?} is not a valid amount: {error}"),
+            VerbError::BadPayment(e) => e.fmt(f),
             VerbError::Payment(e) => write!(f, "cannot pay: {e}"),
             VerbError::Refused(e) => write!(f, "the transaction was refused: {e}"),
             VerbError::Wallet(e) => e.fmt(f),
@@ -103,10 +100,6 @@ impl From<StoreError> for VerbError {
 pub fn parse_address(input: &str, params: &ChainParams) -> Result<Address, VerbError> {
     Address::parse(input.trim(), params.address_version)
         .map_err(|error| VerbError::BadAddress { input: input.to_string(), error })
-}
-
-pub fn parse_amount(input: &str) -> Result<Amount, VerbError> {
-    input.trim().parse().map_err(|error| VerbError::BadAmount { input: input.to_string(), error })
 }
 
 pub fn balance_text(chain: &ChainState, mempool: &Mempool, input: &str) -> Result<String, VerbError> {
@@ -163,12 +156,7 @@ pub fn build_send(
     fee: &str,
 ) -> Result<(Transaction, Address), VerbError> {
     let params = chain.params();
-    let request = PaymentRequest {
-        from: parse_address(from, params)?,
-        to: parse_address(to, params)?,
-        amount: parse_amount(amount)?,
-        fee: parse_amount(fee)?,
-    };
+    let request = PaymentRequest::parse(params, from, to, amount, fee).map_err(VerbError::BadPayment)?;
     let coins = mempool.spendable_coins(chain, &request.from.pubkey_hash);
     let tx = build_payment(keys, params, &coins, &request).map_err(VerbError::Payment)?;
     Ok((tx, request.from))

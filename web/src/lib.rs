@@ -5,3 +5,4 @@
 pub mod lock;
 pub mod node;
 pub mod store;
+pub mod wallet;

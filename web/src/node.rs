@@ -11,7 +11,8 @@ use tabcoin_core::node::{Direction, Event, Node, NodeConfig, Output, PeerId};
 use tabcoin_core::params::ChainParams;
 use tabcoin_core::protocol::Role;
 use tabcoin_core::store::WriteBatch;
-use tabcoin_core::{BlockHash, ChainState};
+use tabcoin_core::wallet::KeySet;
+use tabcoin_core::{BlockHash, ChainState, Encoding};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, MessageEvent, WebSocket};
@@ -26,7 +27,7 @@ const TICK_MS: i32 = 1_000;
 /// Events kept for the page before the oldest are dropped.
 const MAX_EVENTS: usize = 10_000;
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
@@ -66,10 +67,11 @@ struct Connection {
     _handlers: [Closure<dyn FnMut(JsValue)>; 3],
 }
 
-struct Inner {
-    node: Node,
+pub(crate) struct Inner {
+    pub(crate) node: Node,
     lock: NodeLock,
-    store: Rc<IdbStore>,
+    pub(crate) keys: KeySet,
+    pub(crate) store: Rc<IdbStore>,
     relay_url: String,
     connection: Option<Connection>,
     next_peer: PeerId,
@@ -87,7 +89,7 @@ struct Inner {
 /// A running node in this tab. Cloning gives another handle to the same node.
 #[derive(Clone)]
 pub struct TabNode {
-    inner: Rc<RefCell<Inner>>,
+    pub(crate) inner: Rc<RefCell<Inner>>,
 }
 
 impl TabNode {
@@ -100,6 +102,11 @@ impl TabNode {
             .ok_or(StartError::InUse)?;
         let store = IdbStore::open(&database_name(node_id)).await.map_err(StartError::Store)?;
         let memory = store.load().await.map_err(StartError::Store)?;
+        let keys = match store.wallet().await.map_err(StartError::Store)? {
+            Some(bytes) => KeySet::from_bytes(&bytes)
+                .map_err(|_| StartError::Store(StoreError::Corrupt("the wallet's keys do not decode")))?,
+            None => KeySet::new(),
+        };
         let chain = if memory.is_empty() {
             None
         } else {
@@ -117,6 +124,7 @@ impl TabNode {
         let inner = Inner {
             node: Node::new(config, chain),
             lock,
+            keys,
             store: Rc::new(store),
             relay_url: relay_url.to_string(),
             connection: None,
@@ -288,7 +296,7 @@ impl TabNode {
     }
 
     /// Carries out what the node asks.
-    fn pump(&self) {
+    pub(crate) fn pump(&self) {
         loop {
             let output = self.inner.borrow_mut().node.poll_output();
             let Some(output) = output else { break };
@@ -366,7 +374,7 @@ pub fn database_name(node_id: &str) -> String {
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use wasm_bindgen_futures::JsFuture;
     use wasm_bindgen_test::*;
@@ -374,10 +382,15 @@ mod tests {
     wasm_bindgen_test_configure!(run_in_browser);
 
     /// Set by scripts/test.sh, which starts a relay on the test network for these tests.
-    const RELAY: Option<&str> = option_env!("TABCOIN_TEST_RELAY");
+    pub(crate) const RELAY: Option<&str> = option_env!("TABCOIN_TEST_RELAY");
     const RELAY_HEIGHT: Option<&str> = option_env!("TABCOIN_TEST_RELAY_HEIGHT");
 
-    async fn sleep(ms: i32) {
+    /// The relay's height when the tests start (it mines more as they pay).
+    pub(crate) fn relay_height() -> u32 {
+        RELAY_HEIGHT.and_then(|h| h.parse().ok()).expect("scripts/test.sh sets TABCOIN_TEST_RELAY_HEIGHT")
+    }
+
+    pub(crate) async fn sleep(ms: i32) {
         let promise = js_sys::Promise::new(&mut |resolve, _| {
             if let Some(window) = window() {
                 let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
@@ -388,14 +401,13 @@ mod tests {
 
     #[wasm_bindgen_test]
     async fn a_tab_adopts_the_relays_chain_syncs_it_and_keeps_it_in_indexeddb() {
-        let (Some(url), Some(height)) = (RELAY, RELAY_HEIGHT) else {
-            panic!("this test needs a relay: run scripts/test.sh, which starts one and sets TABCOIN_TEST_RELAY");
-        };
-        let height: u32 = height.parse().unwrap();
+        let url =
+            RELAY.expect("this test needs a relay: run scripts/test.sh, which starts one and sets TABCOIN_TEST_RELAY");
+        let height = relay_height();
         let id = format!("test-{}", (js_sys::Math::random() * 1e15) as u64);
         let node = TabNode::start(&id, url, ChainParams::test(), Role::Wallet).await.unwrap();
         let mut waited = 0;
-        while !(node.height() == Some(height) && node.settled()) {
+        while !(node.height().is_some_and(|h| h >= height) && node.settled()) {
             assert!(waited < 15_000, "no sync after 15 s: height {:?}", node.height());
             sleep(50).await;
             waited += 50;
@@ -404,14 +416,15 @@ mod tests {
         let events = node.take_events();
         assert!(events.iter().any(|e| matches!(e, Event::ChainAdopted { .. })), "{events:?}");
         assert!(events.iter().any(|e| matches!(e, Event::BlockAdded { height: h, .. } if *h == height)));
-        let tip = node.tip();
+        let Some(tip) = node.tip() else { panic!("a synced node has a tip") };
         let second = TabNode::start(&id, url, ChainParams::test(), Role::Wallet).await;
         assert!(matches!(second, Err(StartError::InUse)), "a second tab on the same node id is refused");
         node.stop();
 
         let store = IdbStore::open(&database_name(&id)).await.unwrap();
         let restored = ChainState::load(ChainParams::test(), &store.load().await.unwrap()).unwrap();
-        assert_eq!((Some(restored.tip()), restored.height()), (tip, height), "the store holds the synced chain");
+        // The relay may have mined since (other tests pay): the store holds at least what was shown.
+        assert!(restored.is_active(&tip) && restored.height() >= height, "the store holds the synced chain");
         store.close();
         IdbStore::delete(&database_name(&id)).await.unwrap();
     }

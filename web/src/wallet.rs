@@ -1,0 +1,198 @@
+//! The tab's wallet: its keys (kept in the node's database, apart from the chain), balances and
+//! history of any address, and payments from one of its addresses with the change back to it.
+
+use std::fmt;
+
+use tabcoin_core::query::{self, Balance, HistoryItem};
+use tabcoin_core::wallet::{KeySetFull, PaymentError, PaymentInputError, PaymentRequest, build_payment};
+use tabcoin_core::{Address, AddressError, Encoding, MempoolError, SecretKey, Txid};
+
+use crate::node::{TabNode, now_ms};
+use crate::store::StoreError;
+
+/// Why a wallet action failed, in words for the page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WalletError {
+    /// The node has not adopted a chain yet.
+    NoChain,
+    BadAddress {
+        input: String,
+        error: AddressError,
+    },
+    BadInput(PaymentInputError),
+    Payment(PaymentError),
+    /// The node's own mempool refused the payment.
+    Refused(MempoolError),
+    Full(KeySetFull),
+    Store(StoreError),
+    NoRandomness(String),
+}
+
+impl fmt::Display for WalletError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WalletError::NoChain => f.write_str("not synced yet: waiting for the relay's chain"),
+            WalletError::BadAddress { input, error } => write!(f, "{input:?} is not a valid address: {error}"),
+            WalletError::BadInput(e) => e.fmt(f),
+            WalletError::Payment(e) => e.fmt(f),
+            WalletError::Refused(e) => write!(f, "the payment was refused: {e}"),
+            WalletError::Full(e) => e.fmt(f),
+            WalletError::Store(e) => e.fmt(f),
+            WalletError::NoRandomness(e) => write!(f, "the browser gave no randomness: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WalletError {}
+
+impl TabNode {
+    /// The wallet's addresses, oldest first.
+    pub fn addresses(&self) -> Vec<Address> {
+        let inner = self.inner.borrow();
+        inner.keys.addresses(inner.node.params())
+    }
+
+    /// A new key from the browser's randomness; its address once the key is stored.
+    pub async fn create_address(&self) -> Result<Address, WalletError> {
+        let mut entropy = [0u8; 32];
+        getrandom::fill(&mut entropy).map_err(|e| WalletError::NoRandomness(e.to_string()))?;
+        self.add_key(SecretKey::from_entropy(entropy)).await
+    }
+
+    /// Adds an existing key (an import); its address once the key is stored.
+    pub async fn import_key(&self, key: SecretKey) -> Result<Address, WalletError> {
+        self.add_key(key).await
+    }
+
+    async fn add_key(&self, key: SecretKey) -> Result<Address, WalletError> {
+        let (address, encoded, store) = {
+            let mut inner = self.inner.borrow_mut();
+            let params = inner.node.params().clone();
+            let address = inner.keys.insert(key, &params).map_err(WalletError::Full)?;
+            (address, inner.keys.to_bytes(), std::rc::Rc::clone(&inner.store))
+        };
+        store.set_wallet(&encoded).await.map_err(WalletError::Store)?;
+        Ok(address)
+    }
+
+    fn parse(&self, input: &str) -> Result<Address, WalletError> {
+        let version = self.inner.borrow().node.params().address_version;
+        Address::parse(input.trim(), version)
+            .map_err(|error| WalletError::BadAddress { input: input.to_string(), error })
+    }
+
+    /// Any address's balance: confirmed, and with the mempool.
+    pub fn balance(&self, address: &str) -> Result<Balance, WalletError> {
+        let owner = self.parse(address)?.pubkey_hash;
+        let inner = self.inner.borrow();
+        let chain = inner.node.chain().ok_or(WalletError::NoChain)?;
+        Ok(query::balance(chain, inner.node.mempool(), &owner))
+    }
+
+    /// Any address's transactions, newest first.
+    pub fn history(&self, address: &str) -> Result<Vec<HistoryItem>, WalletError> {
+        let owner = self.parse(address)?.pubkey_hash;
+        let inner = self.inner.borrow();
+        let chain = inner.node.chain().ok_or(WalletError::NoChain)?;
+        Ok(query::history(chain, inner.node.mempool(), &owner))
+    }
+
+    /// Pays `amount` (coins, as typed) from one of the wallet's addresses to `to`, with the
+    /// change back to `from`; the node announces it and re-announces it until it confirms.
+    pub fn send(&self, from: &str, to: &str, amount: &str, fee: &str) -> Result<Txid, WalletError> {
+        let txid = {
+            let mut inner = self.inner.borrow_mut();
+            let params = inner.node.params().clone();
+            let request = PaymentRequest::parse(&params, from, to, amount, fee).map_err(WalletError::BadInput)?;
+            let chain = inner.node.chain().ok_or(WalletError::NoChain)?;
+            let coins = inner.node.mempool().spendable_coins(chain, &request.from.pubkey_hash);
+            let tx = build_payment(&inner.keys, &params, &coins, &request).map_err(WalletError::Payment)?;
+            inner.node.submit_transaction(tx, now_ms()).map_err(WalletError::Refused)?
+        };
+        self.pump();
+        Ok(txid)
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::*;
+    use tabcoin_core::params::ChainParams;
+    use tabcoin_core::protocol::Role;
+    use wasm_bindgen_test::*;
+
+    use crate::node::tests::{RELAY, relay_height, sleep};
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    /// scripts/test.sh pays 3 coins to this key's address before the tests start.
+    const FUNDED_ADDRESS: &str = "mgjnwdJGrp3eoyZ9QP2k68tUPgSek3Tw8X";
+
+    async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let mut waited = 0;
+        while !done() {
+            assert!(waited < 15_000, "timed out waiting for {what}");
+            sleep(50).await;
+            waited += 50;
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_tab_wallet_is_paid_pays_and_keeps_its_keys() {
+        let url = RELAY.expect("this test needs the relay scripts/test.sh starts");
+        let id = format!("test-wallet-{}", (js_sys::Math::random() * 1e15) as u64);
+        let node = TabNode::start(&id, url, ChainParams::test(), Role::Wallet).await.unwrap();
+        let funded = node.import_key(SecretKey::from_entropy([42; 32])).await.unwrap();
+        assert_eq!(funded.to_string(), FUNDED_ADDRESS);
+        let a = FUNDED_ADDRESS;
+        wait_for("the sync", || node.height().is_some_and(|h| h >= relay_height())).await;
+        assert_eq!(node.balance(a).unwrap().confirmed.to_string(), "3");
+
+        let b = node.create_address().await.unwrap().to_string();
+        // Wrong input is refused with the reason, and nothing is sent.
+        assert!(matches!(
+            node.send(a, "not-an-address", "1", "0"),
+            Err(WalletError::BadInput(PaymentInputError::BadAddress { field: "to", .. }))
+        ));
+        assert!(matches!(
+            node.send(a, &b, "5", "0"),
+            Err(WalletError::Payment(PaymentError::InsufficientFunds { .. }))
+        ));
+        assert!(matches!(
+            node.send(&b, a, "1", "0"),
+            Err(WalletError::Payment(PaymentError::InsufficientFunds { .. }))
+        ));
+        assert!(node.with_node(|n| n.mempool().is_empty()));
+
+        node.send(a, &b, "1", "0").unwrap();
+        assert_eq!(node.balance(&b).unwrap().pending.to_string(), "1", "pending at once");
+        // The relay mines once a transaction waits; the block comes back to the tab.
+        wait_for("the payment to confirm", || node.balance(&b).is_ok_and(|x| x.confirmed.to_string() == "1")).await;
+        assert_eq!(node.balance(a).unwrap().confirmed.to_string(), "2");
+        let history = node.history(a).unwrap();
+        assert_eq!(history.len(), 2, "{history:?}");
+        assert_eq!(history[0].sent.to_string(), "3", "the newest spends the 3-coin output");
+        assert_eq!(history[0].received.to_string(), "2", "and gets 2 back as change");
+        wait_for("the commits", || node.settled()).await;
+        node.stop();
+
+        // The Web Lock is let go asynchronously after stop: a reload would take a new page.
+        let mut reopened = None;
+        for _ in 0..100 {
+            match TabNode::start(&id, url, ChainParams::test(), Role::Wallet).await {
+                Ok(node) => {
+                    reopened = Some(node);
+                    break;
+                }
+                Err(crate::node::StartError::InUse) => sleep(20).await,
+                Err(other) => panic!("{other}"),
+            }
+        }
+        let reopened = reopened.expect("the node id is free again after stop");
+        let addresses: Vec<String> = reopened.addresses().iter().map(ToString::to_string).collect();
+        assert_eq!(addresses, vec![a.to_string(), b.clone()], "the keys were kept");
+        assert_eq!(reopened.balance(&b).unwrap().confirmed.to_string(), "1", "and the chain");
+        reopened.stop();
+        crate::store::IdbStore::delete(&crate::node::database_name(&id)).await.unwrap();
+    }
+}
