@@ -30,6 +30,7 @@ pub mod tx;
 pub mod utxo;
 pub mod validation;
 pub mod wallet;
+pub mod wallet_file;
 
 pub use address::{Address, AddressError};
 pub use amount::{Amount, COIN};

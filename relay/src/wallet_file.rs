@@ -8,15 +8,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use tabcoin_core::Encoding;
 use tabcoin_core::wallet::KeySet;
-
-const MAGIC: &[u8; 8] = b"TABCOINW";
-const FORMAT_VERSION: u8 = 1;
-const PLAIN: u8 = 0;
-const ENCRYPTED: u8 = 1;
-/// OWASP's 2023 figure for PBKDF2-HMAC-SHA256.
-const PBKDF2_ROUNDS: u32 = 600_000;
-const SALT_BYTES: usize = 16;
-const NONCE_BYTES: usize = 12;
+use tabcoin_core::wallet_file::{DEFAULT_ROUNDS, NONCE_BYTES, SALT_BYTES, Sealed, WalletFile};
 
 #[derive(Debug)]
 pub enum WalletError {
@@ -24,7 +16,7 @@ pub enum WalletError {
         path: PathBuf,
         error: std::io::Error,
     },
-    Corrupt(&'static str),
+    Corrupt(String),
     /// The file is encrypted and no passphrase was given.
     NeedsPassphrase,
     WrongPassphrase,
@@ -70,67 +62,50 @@ pub fn load(path: &Path, passphrase: Option<&str>) -> Result<KeySet, WalletError
 }
 
 fn decode(bytes: &[u8], passphrase: Option<&str>) -> Result<KeySet, WalletError> {
-    let header_len = MAGIC.len() + 2;
-    if bytes.len() < header_len || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(WalletError::Corrupt("it is not a tabcoin wallet"));
-    }
-    if bytes[MAGIC.len()] != FORMAT_VERSION {
-        return Err(WalletError::Corrupt("unknown format version"));
-    }
-    let body = &bytes[header_len..];
-    let plain = match bytes[MAGIC.len() + 1] {
-        PLAIN => body.to_vec(),
-        ENCRYPTED => {
+    let plain = match WalletFile::from_bytes(bytes).map_err(|e| WalletError::Corrupt(e.to_string()))? {
+        WalletFile::Plain(keys) => keys,
+        WalletFile::Sealed(sealed) => {
             let passphrase = passphrase.ok_or(WalletError::NeedsPassphrase)?;
-            if body.len() < 4 + SALT_BYTES + NONCE_BYTES {
-                return Err(WalletError::Corrupt("truncated"));
-            }
-            let (rounds, rest) = body.split_at(4);
-            let rounds = u32::from_le_bytes([rounds[0], rounds[1], rounds[2], rounds[3]]);
-            let (salt, rest) = rest.split_at(SALT_BYTES);
-            let (nonce, sealed) = rest.split_at(NONCE_BYTES);
-            let key = derive_key(passphrase, salt, rounds);
+            let key = derive_key(passphrase, &sealed.salt, sealed.rounds);
             let cipher = Aes256Gcm::new(&key.into());
-            let aad = &bytes[..header_len + 4 + SALT_BYTES + NONCE_BYTES];
-            let nonce = Nonce::try_from(nonce).map_err(|_| WalletError::Corrupt("bad nonce"))?;
-            cipher.decrypt(&nonce, Payload { msg: sealed, aad }).map_err(|_| WalletError::WrongPassphrase)?
+            let aad = Sealed::associated_data(sealed.rounds, &sealed.salt, &sealed.nonce);
+            cipher
+                .decrypt(&Nonce::from(sealed.nonce), Payload { msg: &sealed.ciphertext, aad: &aad })
+                .map_err(|_| WalletError::WrongPassphrase)?
         }
-        _ => return Err(WalletError::Corrupt("unknown kind")),
     };
-    KeySet::from_bytes(&plain).map_err(|_| WalletError::Corrupt("the key list does not decode"))
+    KeySet::from_bytes(&plain).map_err(|_| WalletError::Corrupt("the key list does not decode".to_string()))
 }
 
 fn encode(keys: &KeySet, passphrase: Option<&str>) -> Result<Vec<u8>, WalletError> {
-    encode_with_rounds(keys, passphrase, PBKDF2_ROUNDS)
+    encode_with_rounds(keys, passphrase, DEFAULT_ROUNDS)
 }
 
 /// The file stores its round count, so tests can use few rounds and files stay readable if
 /// the default grows.
 fn encode_with_rounds(keys: &KeySet, passphrase: Option<&str>, rounds: u32) -> Result<Vec<u8>, WalletError> {
-    let mut out = MAGIC.to_vec();
-    out.push(FORMAT_VERSION);
     let plain = keys.to_bytes();
-    match passphrase {
-        None => {
-            out.push(PLAIN);
-            out.extend_from_slice(&plain);
-        }
-        Some(passphrase) => {
-            out.push(ENCRYPTED);
-            let salt: [u8; SALT_BYTES] = random_bytes()?;
-            let nonce: [u8; NONCE_BYTES] = random_bytes()?;
-            out.extend_from_slice(&rounds.to_le_bytes());
-            out.extend_from_slice(&salt);
-            out.extend_from_slice(&nonce);
-            let key = derive_key(passphrase, &salt, rounds);
-            let cipher = Aes256Gcm::new(&key.into());
-            let sealed = cipher
-                .encrypt(&Nonce::from(nonce), Payload { msg: &plain, aad: &out })
-                .map_err(|_| WalletError::Corrupt("encryption failed"))?;
-            out.extend_from_slice(&sealed);
-        }
-    }
-    Ok(out)
+    let file = match passphrase {
+        None => WalletFile::Plain(plain),
+        Some(passphrase) => WalletFile::Sealed(seal(&plain, passphrase, rounds, random_bytes()?, random_bytes()?)?),
+    };
+    Ok(file.to_bytes())
+}
+
+fn seal(
+    plain: &[u8],
+    passphrase: &str,
+    rounds: u32,
+    salt: [u8; SALT_BYTES],
+    nonce: [u8; NONCE_BYTES],
+) -> Result<Sealed, WalletError> {
+    let key = derive_key(passphrase, &salt, rounds);
+    let cipher = Aes256Gcm::new(&key.into());
+    let aad = Sealed::associated_data(rounds, &salt, &nonce);
+    let ciphertext = cipher
+        .encrypt(&Nonce::from(nonce), Payload { msg: plain, aad: &aad })
+        .map_err(|_| WalletError::Corrupt("encryption failed".to_string()))?;
+    Ok(Sealed { rounds, salt, nonce, ciphertext })
 }
 
 /// Writes `keys` to `path` so that a crash leaves either the old file or the new one.
@@ -167,6 +142,21 @@ mod tests {
         keys
     }
 
+    /// A file sealed here that the tab's WebCrypto must open too (web/src/vault.rs holds the
+    /// same bytes): the key of `SecretKey::from_entropy([42; 32])`, passphrase "tabcoin",
+    /// 1,000 rounds, salt 0x11.., nonce 0x22...
+    const SHARED_VECTOR: &str = "544142434f494e570101e80300001111111111111111111111111111111122222222222222222222222203c7f161fbbb7742ba9550c40d8e537a37daa29c6ee185fe9194811f1a6695cc88da06f9598829f14e11bc1bfc1543a04309";
+
+    #[test]
+    fn the_vector_shared_with_the_tab_opens() {
+        let mut keys = KeySet::new();
+        keys.insert(tabcoin_core::SecretKey::from_entropy([42; 32]), &ChainParams::test()).unwrap();
+        let sealed = seal(&keys.to_bytes(), "tabcoin", 1_000, [0x11; 16], [0x22; 12]).unwrap();
+        let bytes = WalletFile::Sealed(sealed).to_bytes();
+        assert_eq!(tabcoin_core::hash::to_hex(&bytes), SHARED_VECTOR);
+        assert_eq!(decode(&bytes, Some("tabcoin")).unwrap(), keys);
+    }
+
     #[test]
     fn a_plain_wallet_round_trips() {
         assert_eq!(decode(&encode(&keys(), None).unwrap(), None).unwrap(), keys());
@@ -192,6 +182,6 @@ mod tests {
         plain.truncate(plain.len() - 3);
         assert!(matches!(decode(&plain, None), Err(WalletError::Corrupt(_))));
         let sealed = encode_with_rounds(&keys(), Some("pw"), TEST_ROUNDS).unwrap();
-        assert!(matches!(decode(&sealed[..20], Some("pw")), Err(WalletError::Corrupt("truncated"))));
+        assert!(matches!(decode(&sealed[..20], Some("pw")), Err(WalletError::Corrupt(_))));
     }
 }

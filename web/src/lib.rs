@@ -5,4 +5,5 @@
 pub mod lock;
 pub mod node;
 pub mod store;
+pub mod vault;
 pub mod wallet;
