@@ -58,6 +58,11 @@ impl KeySet {
         self.keys.iter().map(|k| Address::new(params.address_version, k.public_key().pubkey_hash())).collect()
     }
 
+    /// Adds every key of `other` (an import); returns the addresses added or already here.
+    pub fn merge(&mut self, other: &KeySet, params: &ChainParams) -> Result<Vec<Address>, KeySetFull> {
+        other.keys.iter().map(|key| self.insert(key.clone(), params)).collect()
+    }
+
     pub fn key_for(&self, owner: &PubKeyHash) -> Option<&SecretKey> {
         self.keys.iter().find(|k| k.public_key().pubkey_hash() == *owner)
     }

@@ -19,6 +19,7 @@ use web_sys::{BinaryType, MessageEvent, WebSocket};
 
 use crate::lock::NodeLock;
 use crate::store::{IdbStore, StoreError};
+use crate::vault::{self, VaultError};
 
 /// Reconnection waits double from this, up to [`MAX_BACKOFF_MS`].
 const FIRST_BACKOFF_MS: i32 = 250;
@@ -43,6 +44,8 @@ pub enum StartError {
     InUse,
     /// The browser cannot lock the node id (no Web Locks outside secure contexts).
     NoLocks(String),
+    /// The stored keys are encrypted and need the right passphrase.
+    Wallet(VaultError),
     /// The store holds a chain that does not load.
     Load(String),
     NoRandomness(String),
@@ -54,6 +57,7 @@ impl std::fmt::Display for StartError {
             StartError::Store(e) => e.fmt(f),
             StartError::InUse => f.write_str("this node is open in another tab: use that tab, or another ?node= id"),
             StartError::NoLocks(e) => f.write_str(e),
+            StartError::Wallet(e) => e.fmt(f),
             StartError::Load(e) => write!(f, "the stored chain cannot be read: {e}"),
             StartError::NoRandomness(e) => write!(f, "the browser gave no randomness: {e}"),
         }
@@ -71,6 +75,8 @@ pub(crate) struct Inner {
     pub(crate) node: Node,
     lock: NodeLock,
     pub(crate) keys: KeySet,
+    /// Keys are stored sealed under it, if set.
+    pub(crate) passphrase: Option<String>,
     pub(crate) store: Rc<IdbStore>,
     relay_url: String,
     connection: Option<Connection>,
@@ -95,7 +101,14 @@ pub struct TabNode {
 impl TabNode {
     /// Opens the node's database (`tabcoin-<node_id>`), restores its chain (or waits to adopt
     /// the relay's), and connects to `relay_url`.
-    pub async fn start(node_id: &str, relay_url: &str, params: ChainParams, role: Role) -> Result<TabNode, StartError> {
+    /// `passphrase` opens the stored keys if they are sealed, and seals what is stored from now on.
+    pub async fn start(
+        node_id: &str,
+        relay_url: &str,
+        params: ChainParams,
+        role: Role,
+        passphrase: Option<&str>,
+    ) -> Result<TabNode, StartError> {
         let lock = NodeLock::acquire(&database_name(node_id))
             .await
             .map_err(|e| StartError::NoLocks(e.as_string().unwrap_or_else(|| format!("{e:?}"))))?
@@ -103,8 +116,11 @@ impl TabNode {
         let store = IdbStore::open(&database_name(node_id)).await.map_err(StartError::Store)?;
         let memory = store.load().await.map_err(StartError::Store)?;
         let keys = match store.wallet().await.map_err(StartError::Store)? {
-            Some(bytes) => KeySet::from_bytes(&bytes)
-                .map_err(|_| StartError::Store(StoreError::Corrupt("the wallet's keys do not decode")))?,
+            Some(file) => {
+                let plain = vault::unseal(&file, passphrase).await.map_err(StartError::Wallet)?;
+                KeySet::from_bytes(&plain)
+                    .map_err(|_| StartError::Store(StoreError::Corrupt("the wallet's keys do not decode")))?
+            }
             None => KeySet::new(),
         };
         let chain = if memory.is_empty() {
@@ -125,6 +141,7 @@ impl TabNode {
             node: Node::new(config, chain),
             lock,
             keys,
+            passphrase: passphrase.map(str::to_string),
             store: Rc::new(store),
             relay_url: relay_url.to_string(),
             connection: None,
@@ -405,7 +422,7 @@ pub(crate) mod tests {
             RELAY.expect("this test needs a relay: run scripts/test.sh, which starts one and sets TABCOIN_TEST_RELAY");
         let height = relay_height();
         let id = format!("test-{}", (js_sys::Math::random() * 1e15) as u64);
-        let node = TabNode::start(&id, url, ChainParams::test(), Role::Wallet).await.unwrap();
+        let node = TabNode::start(&id, url, ChainParams::test(), Role::Wallet, None).await.unwrap();
         let mut waited = 0;
         while !(node.height().is_some_and(|h| h >= height) && node.settled()) {
             assert!(waited < 15_000, "no sync after 15 s: height {:?}", node.height());
@@ -417,7 +434,7 @@ pub(crate) mod tests {
         assert!(events.iter().any(|e| matches!(e, Event::ChainAdopted { .. })), "{events:?}");
         assert!(events.iter().any(|e| matches!(e, Event::BlockAdded { height: h, .. } if *h == height)));
         let Some(tip) = node.tip() else { panic!("a synced node has a tip") };
-        let second = TabNode::start(&id, url, ChainParams::test(), Role::Wallet).await;
+        let second = TabNode::start(&id, url, ChainParams::test(), Role::Wallet, None).await;
         assert!(matches!(second, Err(StartError::InUse)), "a second tab on the same node id is refused");
         node.stop();
 

@@ -4,11 +4,13 @@
 use std::fmt;
 
 use tabcoin_core::query::{self, Balance, HistoryItem};
-use tabcoin_core::wallet::{KeySetFull, PaymentError, PaymentInputError, PaymentRequest, build_payment};
+use tabcoin_core::wallet::{KeySet, KeySetFull, PaymentError, PaymentInputError, PaymentRequest, build_payment};
+use tabcoin_core::wallet_file::WalletFile;
 use tabcoin_core::{Address, AddressError, Encoding, MempoolError, SecretKey, Txid};
 
 use crate::node::{TabNode, now_ms};
 use crate::store::StoreError;
+use crate::vault::{self, VaultError};
 
 /// Why a wallet action failed, in words for the page.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +27,7 @@ pub enum WalletError {
     Refused(MempoolError),
     Full(KeySetFull),
     Store(StoreError),
+    Vault(VaultError),
     NoRandomness(String),
 }
 
@@ -38,6 +41,7 @@ impl fmt::Display for WalletError {
             WalletError::Refused(e) => write!(f, "the payment was refused: {e}"),
             WalletError::Full(e) => e.fmt(f),
             WalletError::Store(e) => e.fmt(f),
+            WalletError::Vault(e) => e.fmt(f),
             WalletError::NoRandomness(e) => write!(f, "the browser gave no randomness: {e}"),
         }
     }
@@ -65,14 +69,51 @@ impl TabNode {
     }
 
     async fn add_key(&self, key: SecretKey) -> Result<Address, WalletError> {
-        let (address, encoded, store) = {
+        let address = {
             let mut inner = self.inner.borrow_mut();
             let params = inner.node.params().clone();
-            let address = inner.keys.insert(key, &params).map_err(WalletError::Full)?;
-            (address, inner.keys.to_bytes(), std::rc::Rc::clone(&inner.store))
+            inner.keys.insert(key, &params).map_err(WalletError::Full)?
         };
-        store.set_wallet(&encoded).await.map_err(WalletError::Store)?;
+        self.save_keys().await?;
         Ok(address)
+    }
+
+    /// The keys as a wallet file: sealed under the passphrase if one is set. The relay's CLI
+    /// reads the same files (`wallet.dat`).
+    pub async fn export_keys(&self) -> Result<Vec<u8>, WalletError> {
+        let (plain, passphrase) = {
+            let inner = self.inner.borrow();
+            (inner.keys.to_bytes(), inner.passphrase.clone())
+        };
+        match passphrase {
+            Some(passphrase) => vault::seal(&plain, &passphrase).await.map_err(WalletError::Vault),
+            None => Ok(WalletFile::Plain(plain).to_bytes()),
+        }
+    }
+
+    /// Adds the keys of a wallet file (from another tab or the relay); returns their addresses.
+    pub async fn import_keys(&self, file: &[u8], passphrase: Option<&str>) -> Result<Vec<Address>, WalletError> {
+        let plain = vault::unseal(file, passphrase).await.map_err(WalletError::Vault)?;
+        let imported = KeySet::from_bytes(&plain).map_err(|_| WalletError::Vault(VaultError::WrongPassphrase))?;
+        let addresses = {
+            let mut inner = self.inner.borrow_mut();
+            let params = inner.node.params().clone();
+            inner.keys.merge(&imported, &params).map_err(WalletError::Full)?
+        };
+        self.save_keys().await?;
+        Ok(addresses)
+    }
+
+    /// Seals the stored keys under `passphrase` from now on, or stores them in the clear (`None`).
+    pub async fn set_passphrase(&self, passphrase: Option<&str>) -> Result<(), WalletError> {
+        self.inner.borrow_mut().passphrase = passphrase.map(str::to_string);
+        self.save_keys().await
+    }
+
+    async fn save_keys(&self) -> Result<(), WalletError> {
+        let file = self.export_keys().await?;
+        let store = std::rc::Rc::clone(&self.inner.borrow().store);
+        store.set_wallet(&file).await.map_err(WalletError::Store)
     }
 
     fn parse(&self, input: &str) -> Result<Address, WalletError> {
@@ -141,7 +182,7 @@ mod tests {
     async fn a_tab_wallet_is_paid_pays_and_keeps_its_keys() {
         let url = RELAY.expect("this test needs the relay scripts/test.sh starts");
         let id = format!("test-wallet-{}", (js_sys::Math::random() * 1e15) as u64);
-        let node = TabNode::start(&id, url, ChainParams::test(), Role::Wallet).await.unwrap();
+        let node = TabNode::start(&id, url, ChainParams::test(), Role::Wallet, None).await.unwrap();
         let funded = node.import_key(SecretKey::from_entropy([42; 32])).await.unwrap();
         assert_eq!(funded.to_string(), FUNDED_ADDRESS);
         let a = FUNDED_ADDRESS;
@@ -179,7 +220,7 @@ mod tests {
         // The Web Lock is let go asynchronously after stop: a reload would take a new page.
         let mut reopened = None;
         for _ in 0..100 {
-            match TabNode::start(&id, url, ChainParams::test(), Role::Wallet).await {
+            match TabNode::start(&id, url, ChainParams::test(), Role::Wallet, None).await {
                 Ok(node) => {
                     reopened = Some(node);
                     break;
@@ -194,5 +235,51 @@ mod tests {
         assert_eq!(reopened.balance(&b).unwrap().confirmed.to_string(), "1", "and the chain");
         reopened.stop();
         crate::store::IdbStore::delete(&crate::node::database_name(&id)).await.unwrap();
+    }
+
+    async fn start_when_free(id: &str, passphrase: Option<&str>) -> Result<TabNode, crate::node::StartError> {
+        let url = RELAY.expect("this test needs the relay scripts/test.sh starts");
+        for _ in 0..100 {
+            match TabNode::start(id, url, ChainParams::test(), Role::Wallet, passphrase).await {
+                Err(crate::node::StartError::InUse) => sleep(20).await,
+                other => return other,
+            }
+        }
+        panic!("the node id stayed locked");
+    }
+
+    #[wasm_bindgen_test]
+    async fn keys_under_a_passphrase_need_it_and_move_between_tabs() {
+        let id = format!("test-vault-{}", (js_sys::Math::random() * 1e15) as u64);
+        let node = start_when_free(&id, Some("pw")).await.unwrap();
+        let address = node.create_address().await.unwrap();
+        let exported = node.export_keys().await.unwrap();
+        node.stop();
+        use crate::node::StartError;
+        assert!(matches!(start_when_free(&id, None).await, Err(StartError::Wallet(VaultError::NeedsPassphrase))));
+        assert!(matches!(
+            start_when_free(&id, Some("bad")).await,
+            Err(StartError::Wallet(VaultError::WrongPassphrase))
+        ));
+        let reopened = start_when_free(&id, Some("pw")).await.unwrap();
+        assert_eq!(reopened.addresses(), vec![address]);
+        reopened.set_passphrase(None).await.unwrap();
+        reopened.stop();
+        let clear = start_when_free(&id, None).await.unwrap();
+        assert_eq!(clear.addresses(), vec![address], "stored in the clear after the passphrase was removed");
+        clear.stop();
+
+        let other_id = format!("{id}-other");
+        let other = start_when_free(&other_id, None).await.unwrap();
+        assert!(matches!(
+            other.import_keys(&exported, Some("nope")).await,
+            Err(WalletError::Vault(VaultError::WrongPassphrase))
+        ));
+        assert_eq!(other.import_keys(&exported, Some("pw")).await.unwrap(), vec![address]);
+        assert_eq!(other.addresses(), vec![address]);
+        other.stop();
+        for name in [&id, &other_id] {
+            crate::store::IdbStore::delete(&crate::node::database_name(name)).await.unwrap();
+        }
     }
 }
