@@ -11,6 +11,7 @@ use tabcoin_core::store::IndexRecord;
 use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
 use tabcoin_core::utxo::{BlockUndo, Coin};
 use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
+use tabcoin_core::wallet_file::WalletFile;
 use tabcoin_core::{Address, Amount, BlockHash, ChainParams, ChainState, Encoding, SecretKey};
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
@@ -106,4 +107,14 @@ fn main() {
     write("user_text", "main_address", Address::new(0x41, to.pubkey_hash).to_string().as_bytes());
     write("user_text", "amount", b"9.5");
     write("user_text", "tiny_amount", b"0.00000001");
+
+    let mut keys = KeySet::new();
+    keys.insert(SecretKey::from_entropy([42; 32]), &params).expect("room for a key");
+    write("wallet_file", "plain", &WalletFile::Plain(keys.to_bytes()).to_bytes());
+    // Sealed by the relay (relay/src/wallet_file.rs, the vector shared with the tab).
+    let sealed = tabcoin_core::hash::from_hex_vec(
+        "544142434f494e570101e80300001111111111111111111111111111111122222222222222222222222203c7f161fbbb7742ba9550c40d8e537a37daa29c6ee185fe9194811f1a6695cc88da06f9598829f14e11bc1bfc1543a04309",
+    )
+    .expect("hex");
+    write("wallet_file", "sealed", &sealed);
 }

@@ -78,3 +78,14 @@ pub fn user_text(data: &[u8]) {
         assert_eq!(amount.to_string().parse::<Amount>(), Ok(amount));
     }
 }
+
+/// A wallet file (the relay's `wallet.dat`, a tab's export): what decodes re-encodes to the
+/// same bytes, and a plain file's keys decode or fail without panicking.
+pub fn wallet_file(data: &[u8]) {
+    if let Ok(file) = crate::wallet_file::WalletFile::from_bytes(data) {
+        assert_eq!(file.to_bytes(), data, "the encoding is not canonical");
+        if let crate::wallet_file::WalletFile::Plain(keys) = file {
+            let _ = KeySet::from_bytes(&keys);
+        }
+    }
+}

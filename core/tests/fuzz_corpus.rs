@@ -53,3 +53,8 @@ fn user_text_corpus() {
 fn message_corpus() {
     replay("message", fuzz_checks::message);
 }
+
+#[test]
+fn wallet_file_corpus() {
+    replay("wallet_file", fuzz_checks::wallet_file);
+}

@@ -81,6 +81,8 @@ pub struct Runtime {
     counters: Counters,
     /// `send --mine` calls waiting for their block.
     pending_mines: Vec<(Txid, oneshot::Sender<Result<String, String>>)>,
+    /// CLI verbs and API questions of this round, answered after its commit.
+    questions: Vec<Input>,
 }
 
 impl Runtime {
@@ -93,6 +95,7 @@ impl Runtime {
             miner,
             counters: Counters::default(),
             pending_mines: Vec::new(),
+            questions: Vec::new(),
         }
     }
 
@@ -126,6 +129,10 @@ impl Runtime {
                 _ = tick.tick() => self.node.tick(now_ms()),
             }
             self.carry_out()?;
+            if !self.questions.is_empty() {
+                self.answer_questions();
+                self.carry_out()?;
+            }
         }
         self.miner.stop();
         Ok(())
@@ -152,14 +159,25 @@ impl Runtime {
             }
             Input::NonceFound { job, nonce } => self.node.nonce_found(job, nonce, now_ms()),
             Input::NonceSpaceExhausted { job } => self.node.nonce_space_exhausted(job),
-            Input::Verb { verb, passphrase, reply } => {
-                if let Err(error) = self.verb(verb, passphrase.as_deref(), reply) {
-                    tracing::warn!("RPC verb failed: {error}");
+            // Answered once this round's writes are committed: what the API or the CLI shows
+            // must survive a crash.
+            question @ (Input::Verb { .. } | Input::Query { .. }) => self.questions.push(question),
+        }
+    }
+
+    fn answer_questions(&mut self) {
+        for question in std::mem::take(&mut self.questions) {
+            match question {
+                Input::Verb { verb, passphrase, reply } => {
+                    if let Err(error) = self.verb(verb, passphrase.as_deref(), reply) {
+                        tracing::warn!("RPC verb failed: {error}");
+                    }
                 }
-            }
-            Input::Query { query, reply } => {
-                let view = View { node: &self.node, counters: &self.counters };
-                let _ = reply.send(query(&view));
+                Input::Query { query, reply } => {
+                    let view = View { node: &self.node, counters: &self.counters };
+                    let _ = reply.send(query(&view));
+                }
+                _ => {}
             }
         }
     }

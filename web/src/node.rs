@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::Uint8Array;
-use tabcoin_core::node::{Direction, Event, Node, NodeConfig, Output, PeerId};
+use tabcoin_core::node::{Direction, DisconnectReason, Event, Node, NodeConfig, Output, PeerId};
 use tabcoin_core::params::ChainParams;
 use tabcoin_core::protocol::Role;
 use tabcoin_core::store::WriteBatch;
@@ -87,6 +87,8 @@ pub(crate) struct Inner {
     committing: bool,
     store_failed: Option<StoreError>,
     events: Vec<Event>,
+    /// The relay follows another chain than the one stored here: (ours, theirs).
+    wrong_chain: Option<(BlockHash, BlockHash)>,
     stopped: bool,
     tick_handle: Option<i32>,
     _tick: Option<Closure<dyn FnMut()>>,
@@ -151,6 +153,7 @@ impl TabNode {
             committing: false,
             store_failed: None,
             events: Vec::new(),
+            wrong_chain: None,
             stopped: false,
             tick_handle: None,
             _tick: None,
@@ -198,6 +201,18 @@ impl TabNode {
     /// Events since the last call, oldest first.
     pub fn take_events(&self) -> Vec<Event> {
         std::mem::take(&mut self.inner.borrow_mut().events)
+    }
+
+    /// Set when the relay serves another chain than the one stored in this tab (ours, theirs):
+    /// the page offers to export the keys and start over ([`TabNode::forget`]).
+    pub fn relay_chain_differs(&self) -> Option<(BlockHash, BlockHash)> {
+        self.inner.borrow().wrong_chain
+    }
+
+    /// Deletes node `node_id`'s database (chain and keys): starting over. The node must be
+    /// stopped, and its keys exported first if they matter.
+    pub async fn forget(node_id: &str) -> Result<(), StoreError> {
+        IdbStore::delete(&database_name(node_id)).await
     }
 
     /// Nothing waits to be committed.
@@ -339,6 +354,9 @@ impl TabNode {
                 Output::Mine(_) | Output::StopMining => {}
                 Output::Event(event) => {
                     let mut inner = self.inner.borrow_mut();
+                    if let Event::Disconnected { reason: DisconnectReason::WrongChain { ours, theirs }, .. } = &event {
+                        inner.wrong_chain = Some((*ours, *theirs));
+                    }
                     if inner.events.len() >= MAX_EVENTS {
                         inner.events.remove(0);
                     }
@@ -444,5 +462,72 @@ pub(crate) mod tests {
         assert!(restored.is_active(&tip) && restored.height() >= height, "the store holds the synced chain");
         store.close();
         IdbStore::delete(&database_name(&id)).await.unwrap();
+    }
+
+    /// A tab whose stored chain is not the relay's says so, and after starting over it adopts
+    /// the relay's chain.
+    #[wasm_bindgen_test]
+    async fn a_tab_on_another_chain_says_so_and_can_start_over() {
+        let url = RELAY.expect("this test needs the relay scripts/test.sh starts");
+        let id = format!("test-other-chain-{}", (js_sys::Math::random() * 1e15) as u64);
+        let params = ChainParams::test();
+        let owner = tabcoin_core::Address::new(
+            params.address_version,
+            tabcoin_core::SecretKey::from_entropy([3; 32]).public_key().pubkey_hash(),
+        );
+        let genesis = tabcoin_core::template::create_genesis(&params, &owner, 1_600_000_000).unwrap();
+        let (chain, batch) = ChainState::new(params.clone(), genesis).unwrap();
+        let store = IdbStore::open(&database_name(&id)).await.unwrap();
+        store.commit(&[batch]).await.unwrap();
+        store.close();
+
+        let node = TabNode::start(&id, url, params.clone(), Role::Wallet, None).await.unwrap();
+        let mut waited = 0;
+        while node.relay_chain_differs().is_none() {
+            assert!(waited < 10_000, "the different chain was not noticed");
+            sleep(50).await;
+            waited += 50;
+        }
+        let (ours, theirs) = node.relay_chain_differs().unwrap();
+        assert_eq!(ours, chain.genesis_hash());
+        assert_ne!(theirs, ours);
+        assert_eq!(node.height(), Some(0), "nothing of the other chain was taken");
+        node.stop();
+
+        let mut forgotten = false;
+        for _ in 0..100 {
+            if TabNode::forget(&id).await.is_ok() {
+                forgotten = true;
+                break;
+            }
+            sleep(20).await;
+        }
+        assert!(forgotten);
+        let mut fresh = None;
+        for _ in 0..100 {
+            match TabNode::start(&id, url, params.clone(), Role::Wallet, None).await {
+                Ok(node) => {
+                    fresh = Some(node);
+                    break;
+                }
+                Err(StartError::InUse) => sleep(20).await,
+                Err(other) => panic!("{other}"),
+            }
+        }
+        let fresh = fresh.expect("the node id is free again");
+        let mut waited = 0;
+        while fresh.height().is_none_or(|h| h < relay_height()) {
+            assert!(waited < 10_000, "no sync after starting over");
+            sleep(50).await;
+            waited += 50;
+        }
+        assert_eq!(fresh.with_node(|n| n.chain().map(ChainState::genesis_hash)), Some(theirs));
+        fresh.stop();
+        for _ in 0..100 {
+            if TabNode::forget(&id).await.is_ok() {
+                break;
+            }
+            sleep(20).await;
+        }
     }
 }

@@ -701,6 +701,12 @@ impl Node {
             && version.genesis != chain.genesis_hash()
         {
             let ours = chain.genesis_hash();
+            // Our own `version` first, so that the other side learns why (a tab can then say
+            // that the relay serves a different chain than the one it stored).
+            if inbound {
+                let version = self.our_version();
+                self.send(peer, &Message::Version(version));
+            }
             self.disconnect(peer, DisconnectReason::WrongChain { ours, theirs: version.genesis });
             return;
         }

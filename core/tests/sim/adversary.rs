@@ -128,10 +128,13 @@ fn self_connections_and_other_chains_are_refused() {
     f.node.peer_connected(2, Direction::Inbound, "test://2".into(), NOW);
     let other = version(BlockHash([9; 32]), 5).to_frame(f.magic);
     f.node.received(2, &other, NOW);
+    let out = drain(&mut f);
     assert_eq!(
-        disconnect_reason(&drain(&mut f), 2),
+        disconnect_reason(&out, 2),
         Some(DisconnectReason::WrongChain { ours: genesis, theirs: BlockHash([9; 32]) })
     );
+    // It is told our genesis first, so that it can tell its user why.
+    assert!(matches!(sent_to(&f, &out, 2).as_slice(), [Message::Version(v)] if v.genesis == genesis));
 }
 
 #[test]
