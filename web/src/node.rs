@@ -89,6 +89,8 @@ pub(crate) struct Inner {
     events: Vec<Event>,
     /// The relay follows another chain than the one stored here: (ours, theirs).
     wrong_chain: Option<(BlockHash, BlockHash)>,
+    /// The browser's answer to `navigator.storage.persist()`, once it came.
+    persistence: Option<Persistence>,
     stopped: bool,
     tick_handle: Option<i32>,
     _tick: Option<Closure<dyn FnMut()>>,
@@ -154,11 +156,13 @@ impl TabNode {
             store_failed: None,
             events: Vec::new(),
             wrong_chain: None,
+            persistence: None,
             stopped: false,
             tick_handle: None,
             _tick: None,
         };
         let node = TabNode { inner: Rc::new(RefCell::new(inner)) };
+        node.request_persistence();
         node.start_ticking();
         node.connect();
         Ok(node)
@@ -213,6 +217,23 @@ impl TabNode {
     /// stopped, and its keys exported first if they matter.
     pub async fn forget(node_id: &str) -> Result<(), StoreError> {
         IdbStore::delete(&database_name(node_id)).await
+    }
+
+    /// Whether the browser keeps this node's data under storage pressure: `None` until it
+    /// answered. If it is denied, the page says so: the browser may evict the chain and keys.
+    pub fn persistence(&self) -> Option<Persistence> {
+        self.inner.borrow().persistence
+    }
+
+    /// Asks `navigator.storage.persist()` (without it, a browser may evict IndexedDB).
+    fn request_persistence(&self) {
+        let weak = Rc::downgrade(&self.inner);
+        wasm_bindgen_futures::spawn_local(async move {
+            let answer = ask_persistence().await;
+            if let Some(inner) = weak.upgrade() {
+                inner.borrow_mut().persistence = Some(answer);
+            }
+        });
     }
 
     /// Nothing waits to be committed.
@@ -403,6 +424,30 @@ impl TabNode {
     }
 }
 
+/// The browser's answer about keeping this origin's storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    Granted,
+    Denied,
+    /// No `navigator.storage.persist` here (not a secure context, or an old browser).
+    Unsupported,
+}
+
+async fn ask_persistence() -> Persistence {
+    let call = || -> Result<js_sys::Promise, JsValue> {
+        let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())?;
+        let storage = js_sys::Reflect::get(&navigator, &"storage".into())?;
+        let persist: js_sys::Function = js_sys::Reflect::get(&storage, &"persist".into())?.dyn_into()?;
+        persist.call0(&storage)?.dyn_into()
+    };
+    let Ok(promise) = call() else { return Persistence::Unsupported };
+    match wasm_bindgen_futures::JsFuture::from(promise).await.map(|v| v.as_bool()) {
+        Ok(Some(true)) => Persistence::Granted,
+        Ok(Some(false)) => Persistence::Denied,
+        _ => Persistence::Unsupported,
+    }
+}
+
 /// The IndexedDB database of node `node_id` (the page's `?node=`).
 pub fn database_name(node_id: &str) -> String {
     format!("tabcoin-{node_id}")
@@ -448,6 +493,13 @@ pub(crate) mod tests {
             waited += 50;
         }
         assert!(node.connected());
+        // The browser answered the request to keep this origin's data (headless Chromium
+        // grants or denies; either way the page can say which).
+        assert!(
+            matches!(node.persistence(), Some(Persistence::Granted | Persistence::Denied)),
+            "{:?}",
+            node.persistence()
+        );
         let events = node.take_events();
         assert!(events.iter().any(|e| matches!(e, Event::ChainAdopted { .. })), "{events:?}");
         assert!(events.iter().any(|e| matches!(e, Event::BlockAdded { height: h, .. } if *h == height)));
