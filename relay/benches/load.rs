@@ -15,11 +15,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Relay, TempDir, native_node, write_chain};
+use common::{Relay, TempDir, native_node, wallet_version, write_chain};
 use futures_util::{SinkExt, StreamExt};
-use tabcoin_core::protocol::{Inventory, Message, PROTOCOL_VERSION, Role, Version};
+use tabcoin_core::protocol::{Inventory, Message, Role};
 use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
-use tabcoin_core::{Address, Amount, BlockHash, ChainParams, Mempool, Txid, Work};
+use tabcoin_core::{Address, Amount, BlockHash, ChainParams, Mempool, Txid};
 use tokio_tungstenite::tungstenite;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -63,26 +63,13 @@ async fn sync(blocks: u32) {
     println!("sync from the relay over a WebSocket into redb: median {:.0} blocks/s", median(&mut rates));
 }
 
-fn version(genesis: BlockHash, nonce: u64) -> Message {
-    Message::Version(Version {
-        protocol_version: PROTOCOL_VERSION,
-        role: Role::Wallet,
-        genesis,
-        best_height: 0,
-        best_work: Work::ZERO,
-        time: tabcoin_relay::verbs::now_secs(),
-        nonce,
-        user_agent: "load".into(),
-    })
-}
-
 /// Connects and sends `version` and `verack`; the relay's answers are left to the reader.
 async fn join(relay: &Relay, genesis: BlockHash, nonce: u64) -> Socket {
     let magic = ChainParams::test().magic;
     let config = tabcoin_relay::peer::client_config();
     let (mut socket, _) =
         tokio_tungstenite::connect_async_with_config(relay.ws_url(), Some(config), true).await.unwrap();
-    for message in [version(genesis, nonce), Message::Verack] {
+    for message in [wallet_version(genesis, nonce, "load"), Message::Verack] {
         socket.send(tungstenite::Message::Binary(message.to_frame(magic).into())).await.unwrap();
     }
     socket

@@ -82,7 +82,7 @@ pub struct Runtime {
     /// `send --mine` calls waiting for their block.
     pending_mines: Vec<(Txid, oneshot::Sender<Result<String, String>>)>,
     /// CLI verbs and API questions of this round, answered after its commit.
-    questions: Vec<Input>,
+    questions: Vec<Question>,
 }
 
 impl Runtime {
@@ -161,23 +161,23 @@ impl Runtime {
             Input::NonceSpaceExhausted { job } => self.node.nonce_space_exhausted(job),
             // Answered once this round's writes are committed: what the API or the CLI shows
             // must survive a crash.
-            question @ (Input::Verb { .. } | Input::Query { .. }) => self.questions.push(question),
+            Input::Verb { verb, passphrase, reply } => self.questions.push(Question::Verb { verb, passphrase, reply }),
+            Input::Query { query, reply } => self.questions.push(Question::Query { query, reply }),
         }
     }
 
     fn answer_questions(&mut self) {
         for question in std::mem::take(&mut self.questions) {
             match question {
-                Input::Verb { verb, passphrase, reply } => {
+                Question::Verb { verb, passphrase, reply } => {
                     if let Err(error) = self.verb(verb, passphrase.as_deref(), reply) {
                         tracing::warn!("RPC verb failed: {error}");
                     }
                 }
-                Input::Query { query, reply } => {
+                Question::Query { query, reply } => {
                     let view = View { node: &self.node, counters: &self.counters };
                     let _ = reply.send(query(&view));
                 }
-                _ => {}
             }
         }
     }
@@ -351,6 +351,12 @@ impl Runtime {
             }
         }
     }
+}
+
+/// An input answered after the round's commit.
+enum Question {
+    Verb { verb: Verb, passphrase: Option<String>, reply: oneshot::Sender<Result<String, String>> },
+    Query { query: Query, reply: oneshot::Sender<serde_json::Value> },
 }
 
 enum Answer {

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use tabcoin_core::protocol::{Message, PROTOCOL_VERSION, Role, Version};
+use tabcoin_core::protocol::{Message, Role};
 use tabcoin_core::template::{TemplateSpec, build_template};
-use tabcoin_core::{Amount, BlockHash, ChainParams, ChainState, Work};
+use tabcoin_core::{Amount, BlockHash, ChainParams, ChainState};
 use tokio_tungstenite::tungstenite;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -39,17 +39,8 @@ async fn handshake(relay: &Relay) -> Socket {
     let magic = ChainParams::test().magic;
     let genesis: BlockHash = relay.api("/api/network").1["genesis"].as_str().unwrap().parse().unwrap();
     let mut socket = connect(relay).await;
-    let version = Version {
-        protocol_version: PROTOCOL_VERSION,
-        role: Role::Wallet,
-        genesis,
-        best_height: 0,
-        best_work: Work::ZERO,
-        time: tabcoin_relay::verbs::now_secs(),
-        nonce: 42,
-        user_agent: "attacker".into(),
-    };
-    socket.send(tungstenite::Message::Binary(Message::Version(version).to_frame(magic).into())).await.unwrap();
+    let version = wallet_version(genesis, 42, "attacker");
+    socket.send(tungstenite::Message::Binary(version.to_frame(magic).into())).await.unwrap();
     socket.send(tungstenite::Message::Binary(Message::Verack.to_frame(magic).into())).await.unwrap();
     socket
 }

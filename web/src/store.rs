@@ -228,14 +228,7 @@ impl IdbStore {
         batches: &[WriteBatch],
         abort_after: Option<usize>,
     ) -> Result<(), StoreError> {
-        let names = table_names();
-        let options = Object::new();
-        Reflect::set(&options, &"durability".into(), &"strict".into()).map_err(failed)?;
-        let transaction = self
-            .db
-            .unchecked_ref::<DurableDatabase>()
-            .transaction_with_options(&names, "readwrite", &options)
-            .map_err(failed)?;
+        let transaction = self.durable_transaction(&table_names())?;
         let done = committed(&transaction);
         let mut stores: Vec<(Table, IdbObjectStore)> = Vec::with_capacity(Table::ALL.len());
         for table in Table::ALL {
@@ -273,16 +266,20 @@ impl IdbStore {
         Ok((!value.is_undefined()).then(|| bytes(&value)))
     }
 
-    /// Replaces the wallet's stored key set.
-    pub async fn set_wallet(&self, encoded: &[u8]) -> Result<(), StoreError> {
+    /// A `readwrite` transaction over `names` that completes only once it is on disk.
+    fn durable_transaction(&self, names: &Array) -> Result<IdbTransaction, StoreError> {
         let options = Object::new();
         Reflect::set(&options, &"durability".into(), &"strict".into()).map_err(failed)?;
-        let names: Array = [JsValue::from_str(WALLET_STORE)].into_iter().collect();
-        let transaction = self
-            .db
+        self.db
             .unchecked_ref::<DurableDatabase>()
-            .transaction_with_options(&names, "readwrite", &options)
-            .map_err(failed)?;
+            .transaction_with_options(names, "readwrite", &options)
+            .map_err(failed)
+    }
+
+    /// Replaces the wallet's stored key set.
+    pub async fn set_wallet(&self, encoded: &[u8]) -> Result<(), StoreError> {
+        let names: Array = [JsValue::from_str(WALLET_STORE)].into_iter().collect();
+        let transaction = self.durable_transaction(&names)?;
         let done = committed(&transaction);
         let store = transaction.object_store(WALLET_STORE).map_err(failed)?;
         store.put_with_key(&Uint8Array::from(encoded), &"keys".into()).map_err(failed)?;

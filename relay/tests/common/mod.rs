@@ -280,3 +280,21 @@ pub fn write_chain(dir: &std::path::Path, blocks: u32, keys: &mut KeySet) -> Cha
     store.commit(&pending).unwrap();
     chain
 }
+
+/// A wallet's `version` on the chain with `genesis`, at height 0.
+pub fn wallet_version(
+    genesis: tabcoin_core::BlockHash,
+    nonce: u64,
+    user_agent: &str,
+) -> tabcoin_core::protocol::Message {
+    tabcoin_core::protocol::Message::Version(tabcoin_core::protocol::Version {
+        protocol_version: tabcoin_core::protocol::PROTOCOL_VERSION,
+        role: Role::Wallet,
+        genesis,
+        best_height: 0,
+        best_work: tabcoin_core::Work::ZERO,
+        time: tabcoin_relay::verbs::now_secs(),
+        nonce,
+        user_agent: user_agent.to_string(),
+    })
+}
