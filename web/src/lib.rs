@@ -3,7 +3,9 @@
 //! worker and runs its miners in Web Workers. No consensus or protocol logic lives here.
 
 pub mod lock;
+pub mod miner;
 pub mod node;
 pub mod store;
 pub mod vault;
 pub mod wallet;
+pub mod workers;

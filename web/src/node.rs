@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::Uint8Array;
+use js_sys::{Reflect, Uint8Array};
 use tabcoin_core::node::{Direction, DisconnectReason, Event, Node, NodeConfig, Output, PeerId};
 use tabcoin_core::params::ChainParams;
 use tabcoin_core::protocol::Role;
@@ -20,6 +20,7 @@ use web_sys::{BinaryType, MessageEvent, WebSocket};
 use crate::lock::NodeLock;
 use crate::store::{IdbStore, StoreError};
 use crate::vault::{self, VaultError};
+use crate::workers::{Report, WorkerPool};
 
 /// Reconnection waits double from this, up to [`MAX_BACKOFF_MS`].
 const FIRST_BACKOFF_MS: i32 = 250;
@@ -27,6 +28,10 @@ const MAX_BACKOFF_MS: i32 = 5_000;
 const TICK_MS: i32 = 1_000;
 /// Events kept for the page before the oldest are dropped.
 const MAX_EVENTS: usize = 10_000;
+/// Ticks over which the hashrate is averaged.
+const HASHRATE_SAMPLES: usize = 5;
+/// More mining workers than this gain nothing on any machine a tab runs on.
+pub const MAX_WORKERS: usize = 32;
 
 pub(crate) fn now_ms() -> u64 {
     js_sys::Date::now() as u64
@@ -92,6 +97,15 @@ pub(crate) struct Inner {
     /// The browser's answer to `navigator.storage.persist()`, once it came.
     persistence: Option<Persistence>,
     stopped: bool,
+    /// Miners, signature checkers and the timer.
+    pub(crate) workers: Option<WorkerPool>,
+    /// (time, nonces tried so far) at recent ticks, for the hashrate.
+    hash_samples: std::collections::VecDeque<(u64, u64)>,
+    /// Blocks this node mined since the tab opened.
+    pub(crate) blocks_mined: u32,
+    /// Whom the miner pays, and when it mines, while it is on.
+    pub(crate) mining: Option<(tabcoin_core::Address, tabcoin_core::node::MiningPolicy)>,
+    /// The page's timer, used only when no worker could start.
     tick_handle: Option<i32>,
     _tick: Option<Closure<dyn FnMut()>>,
 }
@@ -139,7 +153,7 @@ impl TabNode {
             role,
             user_agent: format!("tabcoin-web/{}", env!("CARGO_PKG_VERSION")),
             nonce: u64::from_le_bytes(nonce),
-            parallel_signatures: false,
+            parallel_signatures: true,
         };
         let inner = Inner {
             node: Node::new(config, chain),
@@ -158,12 +172,16 @@ impl TabNode {
             wrong_chain: None,
             persistence: None,
             stopped: false,
+            workers: None,
+            hash_samples: std::collections::VecDeque::new(),
+            blocks_mined: 0,
+            mining: None,
             tick_handle: None,
             _tick: None,
         };
         let node = TabNode { inner: Rc::new(RefCell::new(inner)) };
         node.request_persistence();
-        node.start_ticking();
+        node.start_workers(default_worker_count());
         node.connect();
         Ok(node)
     }
@@ -176,6 +194,9 @@ impl TabNode {
         inner.lock.release();
         if let Some(connection) = inner.connection.take() {
             let _ = connection.socket.close();
+        }
+        if let Some(workers) = inner.workers.take() {
+            workers.terminate();
         }
         if let (Some(handle), Some(window)) = (inner.tick_handle.take(), window()) {
             window.clear_interval_with_handle(handle);
@@ -247,14 +268,79 @@ impl TabNode {
         self.inner.borrow().store_failed.clone()
     }
 
-    fn start_ticking(&self) {
+    /// Starts the workers: `count` miners and signature checkers, and the timer. If the timer
+    /// worker cannot start, the page's own timer ticks instead (throttled when hidden).
+    fn start_workers(&self, count: usize) {
+        let weak = Rc::downgrade(&self.inner);
+        let on_report: Rc<dyn Fn(Report)> = Rc::new(move |report| {
+            if let Some(inner) = weak.upgrade() {
+                TabNode { inner }.worker_report(report);
+            }
+        });
+        let pool = WorkerPool::new(count, TICK_MS as u32, on_report);
+        let has_timer = pool.has_timer();
+        self.inner.borrow_mut().workers = Some(pool);
+        if !has_timer {
+            self.start_page_timer();
+        }
+    }
+
+    fn worker_report(&self, report: Report) {
+        {
+            let mut inner = self.inner.borrow_mut();
+            let now = now_ms();
+            match report {
+                Report::Tick => {
+                    inner.node.tick(now);
+                    let hashes = inner.workers.as_ref().map_or(0, WorkerPool::hashes);
+                    inner.hash_samples.push_back((now, hashes));
+                    while inner.hash_samples.len() > HASHRATE_SAMPLES {
+                        inner.hash_samples.pop_front();
+                    }
+                }
+                Report::Found { job, nonce } => inner.node.nonce_found(job, nonce, now),
+                Report::Exhausted { job } => inner.node.nonce_space_exhausted(job),
+                Report::Verified { id, results } => inner.node.signatures_verified(id, &results, now),
+                Report::Failed(text) => {
+                    let event = Event::Log(format!("A worker failed ({text}); its work is done on the page"));
+                    inner.keep_event(event);
+                }
+            }
+        }
+        self.pump();
+    }
+
+    /// Nonces tried per second over the last few ticks; 0 when not mining.
+    pub fn hashrate(&self) -> f64 {
+        let inner = self.inner.borrow();
+        if inner.workers.as_ref().and_then(WorkerPool::mining).is_none() {
+            return 0.0;
+        }
+        match (inner.hash_samples.front(), inner.hash_samples.back()) {
+            (Some((t0, h0)), Some((t1, h1))) if t1 > t0 => (h1 - h0) as f64 * 1000.0 / (t1 - t0) as f64,
+            _ => 0.0,
+        }
+    }
+
+    /// The number of mining and verification workers.
+    pub fn worker_count(&self) -> usize {
+        self.inner.borrow().workers.as_ref().map_or(0, WorkerPool::count)
+    }
+
+    /// Runs `count` workers (at least one) from now on.
+    pub fn set_worker_count(&self, count: usize) {
+        let workers = self.inner.borrow().workers.clone();
+        if let Some(workers) = workers {
+            workers.resize(count);
+        }
+    }
+
+    fn start_page_timer(&self) {
         let Some(window) = window() else { return };
         let weak = Rc::downgrade(&self.inner);
         let tick = Closure::<dyn FnMut()>::new(move || {
             if let Some(inner) = weak.upgrade() {
-                let node = TabNode { inner };
-                node.inner.borrow_mut().node.tick(now_ms());
-                node.pump();
+                TabNode { inner }.worker_report(Report::Tick);
             }
         });
         let handle =
@@ -368,21 +454,28 @@ impl TabNode {
                 }
                 Output::Write { id, batch } => self.inner.borrow_mut().pending.push((id, batch)),
                 Output::Verify { id, jobs } => {
-                    let results: Vec<bool> = jobs.iter().map(|job| job.verify()).collect();
-                    self.inner.borrow_mut().node.signatures_verified(id, &results, now_ms());
-                }
-                // Mining in Web Workers comes with the miner.
-                Output::Mine(_) | Output::StopMining => {}
-                Output::Event(event) => {
-                    let mut inner = self.inner.borrow_mut();
-                    if let Event::Disconnected { reason: DisconnectReason::WrongChain { ours, theirs }, .. } = &event {
-                        inner.wrong_chain = Some((*ours, *theirs));
+                    let workers = self.inner.borrow().workers.clone();
+                    match workers {
+                        Some(workers) => workers.verify(id, &jobs),
+                        None => {
+                            let results: Vec<bool> = jobs.iter().map(|job| job.verify()).collect();
+                            self.inner.borrow_mut().node.signatures_verified(id, &results, now_ms());
+                        }
                     }
-                    if inner.events.len() >= MAX_EVENTS {
-                        inner.events.remove(0);
-                    }
-                    inner.events.push(event);
                 }
+                Output::Mine(job) => {
+                    let workers = self.inner.borrow().workers.clone();
+                    if let Some(workers) = workers {
+                        workers.mine(job);
+                    }
+                }
+                Output::StopMining => {
+                    let workers = self.inner.borrow().workers.clone();
+                    if let Some(workers) = workers {
+                        workers.stop_mining();
+                    }
+                }
+                Output::Event(event) => self.inner.borrow_mut().keep_event(event),
             }
         }
         self.commit_pending();
@@ -422,6 +515,29 @@ impl TabNode {
             node.pump();
         });
     }
+}
+
+impl Inner {
+    fn keep_event(&mut self, event: Event) {
+        match &event {
+            Event::Disconnected { reason: DisconnectReason::WrongChain { ours, theirs }, .. } => {
+                self.wrong_chain = Some((*ours, *theirs));
+            }
+            Event::Mined { .. } => self.blocks_mined += 1,
+            _ => {}
+        }
+        if self.events.len() >= MAX_EVENTS {
+            self.events.remove(0);
+        }
+        self.events.push(event);
+    }
+}
+
+/// `navigator.hardwareConcurrency`, the default number of mining workers (1 if unknown).
+pub fn default_worker_count() -> usize {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok();
+    let cores = navigator.and_then(|n| Reflect::get(&n, &"hardwareConcurrency".into()).ok()).and_then(|c| c.as_f64());
+    cores.map_or(1, |c| (c as usize).clamp(1, MAX_WORKERS))
 }
 
 /// The browser's answer about keeping this origin's storage.

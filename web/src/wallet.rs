@@ -116,7 +116,7 @@ impl TabNode {
         store.set_wallet(&file).await.map_err(WalletError::Store)
     }
 
-    fn parse(&self, input: &str) -> Result<Address, WalletError> {
+    pub(crate) fn parse_address(&self, input: &str) -> Result<Address, WalletError> {
         let version = self.inner.borrow().node.params().address_version;
         Address::parse(input.trim(), version)
             .map_err(|error| WalletError::BadAddress { input: input.to_string(), error })
@@ -124,7 +124,7 @@ impl TabNode {
 
     /// Any address's balance: confirmed, and with the mempool.
     pub fn balance(&self, address: &str) -> Result<Balance, WalletError> {
-        let owner = self.parse(address)?.pubkey_hash;
+        let owner = self.parse_address(address)?.pubkey_hash;
         let inner = self.inner.borrow();
         let chain = inner.node.chain().ok_or(WalletError::NoChain)?;
         Ok(query::balance(chain, inner.node.mempool(), &owner))
@@ -132,7 +132,7 @@ impl TabNode {
 
     /// Any address's transactions, newest first.
     pub fn history(&self, address: &str) -> Result<Vec<HistoryItem>, WalletError> {
-        let owner = self.parse(address)?.pubkey_hash;
+        let owner = self.parse_address(address)?.pubkey_hash;
         let inner = self.inner.borrow();
         let chain = inner.node.chain().ok_or(WalletError::NoChain)?;
         Ok(query::history(chain, inner.node.mempool(), &owner))

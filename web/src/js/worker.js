@@ -1,0 +1,102 @@
+// One file, two roles. Imported by wasm-bindgen's glue on the page's thread, it exports
+// `spawn_worker`; run as a module worker (by `spawn_worker`), it is a tabcoin worker: a ticker
+// (no wasm), or a miner and signature checker that instantiates the page's compiled wasm module.
+// The worker is this same file so that it is served wherever the glue's snippets are.
+
+export function spawn_worker() {
+  return new Worker(new URL(import.meta.url), { type: 'module', name: 'tabcoin' });
+}
+
+// Nonces per wasm call: a few tens of milliseconds, so a new job or a stop is seen quickly.
+const CHUNK = 1 << 16;
+
+function isWorker() {
+  return typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope;
+}
+
+// Yields to the event loop without setTimeout's clamping, so queued messages are handled.
+function yieldNow() {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => resolve();
+    channel.port2.postMessage(0);
+  });
+}
+
+if (isWorker()) {
+  let glue = null;
+  let ready = null;
+  // Bumped by every new job or stop: a running search loop ends when it no longer matches.
+  let generation = 0;
+
+  async function mine(message) {
+    const mine_generation = ++generation;
+    let search;
+    try {
+      search = new glue.WorkerSearch(message.header);
+    } catch (error) {
+      postMessage({ kind: 'failed', error: String(error) });
+      return;
+    }
+    let next = message.start;
+    try {
+      while (next < message.end && generation === mine_generation) {
+        const count = Math.min(CHUNK, message.end - next);
+        const found = search.search(next, count);
+        if (found !== undefined) {
+          postMessage({ kind: 'hashes', job: message.job, count: found - next + 1 });
+          postMessage({ kind: 'found', job: message.job, nonce: found });
+          return;
+        }
+        next += count;
+        postMessage({ kind: 'hashes', job: message.job, count });
+        await yieldNow();
+      }
+      if (generation === mine_generation) {
+        postMessage({ kind: 'exhausted', job: message.job });
+      }
+    } finally {
+      search.free();
+    }
+  }
+
+  function verify(message) {
+    const results = glue.verify_signatures(message.jobs);
+    postMessage({ kind: 'verified', id: message.id, part: message.part, results }, [results.buffer]);
+  }
+
+  self.onmessage = async (event) => {
+    const message = event.data;
+    switch (message.kind) {
+      case 'ticker':
+        setInterval(() => postMessage({ kind: 'tick' }), message.ms);
+        return;
+      case 'init':
+        ready = (async () => {
+          glue = await import(message.glue);
+          await glue.default({ module_or_path: message.module });
+        })();
+        try {
+          await ready;
+          postMessage({ kind: 'ready' });
+        } catch (error) {
+          postMessage({ kind: 'failed', error: `the worker could not load the wasm: ${error}` });
+        }
+        return;
+      case 'stop':
+        generation++;
+        return;
+    }
+    try {
+      await ready;
+    } catch {
+      return;
+    }
+    if (message.kind === 'mine') {
+      await mine(message);
+    } else if (message.kind === 'verify') {
+      verify(message);
+    }
+  };
+  postMessage({ kind: 'alive' });
+}
