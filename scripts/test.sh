@@ -5,32 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+. scripts/lib.sh
 
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  step "installing the wasm32-unknown-unknown target"
-  rustup target add wasm32-unknown-unknown
-fi
+ensure_wasm_target
 for component in rustfmt clippy; do
   if ! rustup component list --installed | grep -q "^$component"; then
     rustup component add "$component"
   fi
 done
-
-# The version wasm-bindgen-cli must have: the wasm-bindgen in Cargo.lock.
-wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wasm_bindgen_version" ]; then
-  step "installing wasm-bindgen-cli $wasm_bindgen_version"
-  # Not --locked: its lockfile pins a crate version the registry here lacks.
-  cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
-fi
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-  step "installing chromium and chromium-driver"
-  sudo_if_needed=""
-  if [ "$(id -u)" -ne 0 ]; then sudo_if_needed="sudo"; fi
-  $sudo_if_needed apt-get update
-  DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y chromium chromium-driver
-fi
+ensure_wasm_bindgen
+ensure_chromium
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -2,6 +2,7 @@
 //! (in the coming steps) carries the node's frames over a WebSocket, drives its timers from a
 //! worker and runs its miners in Web Workers. No consensus or protocol logic lives here.
 
+pub mod api;
 pub mod lock;
 pub mod miner;
 pub mod node;

@@ -219,6 +219,16 @@ impl TabNode {
         self.with_node(|node| node.chain().map(ChainState::tip))
     }
 
+    /// The relay this node connects to.
+    pub fn relay_url(&self) -> String {
+        self.inner.borrow().relay_url.clone()
+    }
+
+    /// Whether the stored keys are sealed under a passphrase.
+    pub fn has_passphrase(&self) -> bool {
+        self.inner.borrow().passphrase.is_some()
+    }
+
     pub fn connected(&self) -> bool {
         self.inner.borrow().connection.is_some() && !self.with_node(|node| node.peers().is_empty())
     }

@@ -1,0 +1,44 @@
+# Shared by run.sh and test.sh: install what is missing (idempotently) and build the page.
+# Sourced, not run.
+
+step() { printf '\n==> %s\n' "$*"; }
+
+ensure_wasm_target() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    step "installing the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+# wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock.
+ensure_wasm_bindgen() {
+  local version
+  version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$version" ]; then
+    step "installing wasm-bindgen-cli $version"
+    # Not --locked: its lockfile pins a crate version the registry here lacks.
+    cargo install wasm-bindgen-cli --version "$version"
+  fi
+}
+
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    step "installing chromium and chromium-driver"
+    local sudo_if_needed=""
+    if [ "$(id -u)" -ne 0 ]; then sudo_if_needed="sudo"; fi
+    $sudo_if_needed apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y chromium chromium-driver
+  fi
+}
+
+# Builds the browser node into www/pkg (the page imports www/pkg/tabcoin_web.js).
+build_page() {
+  step "building the page's wasm into www/pkg"
+  cargo build -p tabcoin-web --target wasm32-unknown-unknown --profile wasm-release
+  rm -rf www/pkg
+  wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir www/pkg \
+    target/wasm32-unknown-unknown/wasm-release/tabcoin_web.wasm
+  local size
+  size=$(gzip -9 -c www/pkg/tabcoin_web_bg.wasm | wc -c)
+  echo "www/pkg/tabcoin_web_bg.wasm: $(wc -c <www/pkg/tabcoin_web_bg.wasm) bytes, $size gzipped"
+}
