@@ -38,6 +38,10 @@ build_page() {
   rm -rf www/pkg
   wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir www/pkg \
     target/wasm32-unknown-unknown/wasm-release/tabcoin_web.wasm
+  # The page's service worker keeps these for offline reloads (their names carry hashes).
+  (cd www/pkg && find . -type f ! -name '*.d.ts' ! -name files.json | sed 's|^\./||' | sort \
+    | awk 'BEGIN { printf "[" } { printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 } END { print "]" }') \
+    >www/pkg/files.json
   local size
   size=$(gzip -9 -c www/pkg/tabcoin_web_bg.wasm | wc -c)
   echo "www/pkg/tabcoin_web_bg.wasm: $(wc -c <www/pkg/tabcoin_web_bg.wasm) bytes, $size gzipped"

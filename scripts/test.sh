@@ -70,3 +70,9 @@ export TABCOIN_TEST_RELAY_HEIGHT=6
 
 step "browser tests (wasm-bindgen-test in headless Chromium)"
 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p tabcoin-web --target wasm32-unknown-unknown
+
+step "building the page (www/pkg) for the end-to-end tests"
+build_page
+
+step "end-to-end: the seed's scenario in headless Chromium tabs against the relay"
+(cd tests && npm ci --no-audit --no-fund && CHROMIUM=/usr/bin/chromium TABCOIN_BIN="$PWD/../target/debug/tabcoin" npm test)

@@ -311,6 +311,11 @@ impl TabNode {
                 Report::Found { job, nonce } => inner.node.nonce_found(job, nonce, now),
                 Report::Exhausted { job } => inner.node.nonce_space_exhausted(job),
                 Report::Verified { id, results } => inner.node.signatures_verified(id, &results, now),
+                Report::TimerFailed => {
+                    drop(inner);
+                    self.start_page_timer();
+                    return;
+                }
                 Report::Failed(text) => {
                     let event = Event::Log(format!("A worker failed ({text}); its work is done on the page"));
                     inner.keep_event(event);

@@ -45,6 +45,8 @@ pub enum Report {
     Tick,
     /// A worker could not start or run; what it said.
     Failed(String),
+    /// The timer worker could not start: the page must tick the node itself.
+    TimerFailed,
 }
 
 /// Bytes per signature job in a verification message: key, digest, signature.
@@ -242,8 +244,13 @@ impl WorkerPool {
         let on_report = Rc::clone(&self.on_report);
         let on_error = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
             let text = field(&event, "message").as_string().unwrap_or_else(|| "a worker failed".into());
-            if let Some(state) = weak.upgrade() {
-                WorkerPool { state, on_report: Rc::clone(&on_report) }.failed(text);
+            let Some(state) = weak.upgrade() else { return };
+            let pool = WorkerPool { state, on_report: Rc::clone(&on_report) };
+            if index.is_some() {
+                pool.failed(text);
+            } else {
+                pool.state.borrow_mut().ticker = None;
+                (pool.on_report)(Report::TimerFailed);
             }
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));

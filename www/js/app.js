@@ -200,6 +200,10 @@ async function main() {
     $('connection-pill').textContent = 'no node';
     return;
   }
+  if ('serviceWorker' in navigator) {
+    // Keeps the page for offline reloads; the node runs without it.
+    navigator.serviceWorker.register('sw.js').catch((error) => console.warn('no offline copy of the page:', error));
+  }
   document.title = `tabcoin · node ${nodeId}`;
   $('node-id').textContent = nodeId;
   await init();
