@@ -66,8 +66,22 @@ impl SignatureBatch {
     /// inputs can not be found, or whose keys do not own them, gets no jobs: connecting it
     /// checks (and rejects) it in full.
     pub fn for_blocks(chain: &ChainState, blocks: &[Block]) -> SignatureBatch {
+        SignatureBatch::for_blocks_after(chain, &[], blocks)
+    }
+
+    /// The jobs for `blocks`, which extend `chain`'s best tip after `earlier` (blocks whose own
+    /// jobs are out already and that are not connected yet): outputs `earlier` creates count as
+    /// spendable. This lets a shell check one run's signatures while the node connects the run
+    /// before it.
+    pub fn for_blocks_after(chain: &ChainState, earlier: &[Block], blocks: &[Block]) -> SignatureBatch {
         let mut batch = SignatureBatch::default();
         let mut created: HashMap<OutPoint, TxOut> = HashMap::new();
+        for tx in earlier.iter().flat_map(|block| &block.txs) {
+            let txid = tx.txid();
+            for (vout, output) in tx.outputs.iter().enumerate() {
+                created.insert(OutPoint { txid, vout: vout as u32 }, *output);
+            }
+        }
         for block in blocks {
             for tx in &block.txs {
                 let txid = tx.txid();

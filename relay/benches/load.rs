@@ -6,6 +6,9 @@
 //!   store; 5 runs, the median in blocks/s.
 //! - `cargo bench -p tabcoin-relay --bench load -- idle [PEERS]`: PEERS (default 10,000)
 //!   WebSocket peers complete the handshake and stay idle; the relay's resident memory.
+//! - `cargo bench -p tabcoin-relay --bench load -- signed-chain DIR [BLOCKS]`: writes a relay
+//!   data directory (test network) whose chain has BLOCKS (default 10,000) blocks with two
+//!   signed payments each, for the browser's full-validation sync bench (tests/bench/).
 //! - `cargo bench -p tabcoin-relay --bench load -- fanout [PEERS]`: PEERS (default 1,000)
 //!   wallets connected; another peer hands the relay 20 transactions one by one; the time from
 //!   sending each `tx` until each peer has the relay's `inv` for it: p50 and p99.
@@ -34,7 +37,8 @@ fn main() {
             "sync" => sync(count.unwrap_or(10_000) as u32).await,
             "idle" => idle(count.unwrap_or(10_000)).await,
             "fanout" => fanout(count.unwrap_or(1_000)).await,
-            other => eprintln!("unknown mode {other:?}: use sync, idle or fanout"),
+            "signed-chain" => signed_chain(args.get(1), args.get(2).and_then(|c| c.parse().ok()).unwrap_or(10_000)),
+            other => eprintln!("unknown mode {other:?}: use sync, idle, fanout or signed-chain"),
         }
     });
 }
@@ -42,6 +46,23 @@ fn main() {
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
+}
+
+fn signed_chain(dir: Option<&String>, blocks: u32) {
+    let Some(dir) = dir else {
+        eprintln!("signed-chain needs the data directory to write");
+        return;
+    };
+    let dir = std::path::Path::new(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let started = Instant::now();
+    let chain = common::write_signed_chain(dir, blocks, &mut KeySet::new());
+    println!(
+        "wrote {} blocks with two signed payments each to {} in {:.1} s",
+        chain.height(),
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 async fn sync(blocks: u32) {

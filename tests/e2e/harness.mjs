@@ -3,7 +3,7 @@
 // browser context per node, so each tab has its own IndexedDB.
 
 import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -30,8 +30,10 @@ export async function freePort() {
 }
 
 export class Relay {
-  constructor() {
-    this.datadir = mkdtempSync(join(tmpdir(), 'tabcoin-e2e-'));
+  /** A relay on `datadir`, or on a fresh directory removed by `cleanup`. */
+  constructor(datadir) {
+    this.owned = !datadir;
+    this.datadir = datadir ?? mkdtempSync(join(tmpdir(), 'tabcoin-e2e-'));
     this.port = null;
     this.process = null;
     this.log = [];
@@ -87,7 +89,7 @@ export class Relay {
 
   async cleanup() {
     await this.stop('SIGKILL');
-    rmSync(this.datadir, { recursive: true, force: true });
+    if (this.owned) rmSync(this.datadir, { recursive: true, force: true });
   }
 }
 
@@ -116,7 +118,28 @@ export async function openNode(context, relay, nodeId) {
   return page;
 }
 
-export const WAIT = { timeout: 20_000, polling: 100 };
+/** How long a step waits for what it expects: generous, as CI machines are slow and shared
+ *  (a bound against hanging, not a speed check). */
+export const WAIT = { timeout: 60_000, polling: 100 };
+
+/** Saves each tab's screenshot and status, and the relay's log, as `failure-*` files next to
+ *  the screenshots, and prints where. */
+export async function saveDiagnosis(step, tabs, relay) {
+  const slug = step.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 60);
+  const lines = [`step: ${step}`];
+  for (const [name, tab] of Object.entries(tabs)) {
+    if (!tab || tab.isClosed()) continue;
+    await tab.screenshot({ path: join(screenshots, `failure-${slug}-${name}.png`), fullPage: true }).catch(() => {});
+    const status = await tab.evaluate(() => window.tabcoin?.node.status() ?? null).catch((e) => String(e));
+    const log = await tab.evaluate(() => [...document.querySelectorAll('#log-lines li')].slice(0, 60).map((li) => li.textContent))
+      .catch(() => []);
+    lines.push(`${name} status: ${JSON.stringify(status)}`, `${name} errors: ${tab.errors}`, `${name} log (newest first):`, ...log);
+  }
+  lines.push('relay output (last 200 lines):', ...relay.log.join('').split('\n').slice(-200));
+  const file = join(screenshots, `failure-${slug}.txt`);
+  writeFileSync(file, lines.join('\n'));
+  console.error(`diagnosis saved in ${file}`);
+}
 
 /** Waits until the tab's node reports a status for which `predicate` holds. The status is
  *  read in the page and checked here: the page's CSP (kept on in these tests) forbids eval. */

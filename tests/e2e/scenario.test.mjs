@@ -7,7 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  Relay, launchBrowser, openNode, waitForStatus, shownBalances, lookUp, screenshots, WAIT,
+  Relay, launchBrowser, openNode, waitForStatus, shownBalances, lookUp, screenshots, saveDiagnosis, WAIT,
 } from './harness.mjs';
 
 const relay = new Relay();
@@ -52,9 +52,27 @@ async function checkRelay(names, what) {
   }
 }
 
-test('the seed\'s scenario in two tabs, through reloads, restarts and a crash of the relay', { timeout: 600_000 }, async (t) => {
+test('the seed\'s scenario in two tabs, through reloads, restarts and a crash of the relay', { timeout: 600_000 }, async (root) => {
   const names = {};
   let walletContext, minerContext, walletTab, minerTab;
+  // Steps build on each other: after a failure the rest are skipped, and what the tabs and
+  // the relay showed is saved for the person reading the failure.
+  let failed = false;
+  const t = {
+    test: (name, body) => root.test(name, async (step) => {
+      if (failed) {
+        step.skip('an earlier step failed');
+        return;
+      }
+      try {
+        await body(step);
+      } catch (error) {
+        failed = true;
+        await saveDiagnosis(name, { wallet: walletTab, miner: minerTab }, relay);
+        throw error;
+      }
+    }),
+  };
 
   await t.test('1. the relay creates the chain, its genesis paying CENTRAL, and runs', async () => {
     await relay.start();

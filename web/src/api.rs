@@ -117,6 +117,8 @@ struct Status {
     /// The best height any peer showed (headers or version): the sync target.
     best_known_height: u32,
     syncing: bool,
+    /// Every write the node asked for is committed to IndexedDB.
+    settled: bool,
     peers: Vec<PeerView>,
     mempool: usize,
     /// "granted", "denied", "unsupported", or `None` until the browser answered.
@@ -336,6 +338,7 @@ impl PageNode {
             genesis: node.with_node(|n| n.chain().map(|c| c.genesis_hash().to_string())),
             best_known_height,
             syncing,
+            settled: node.settled(),
             peers,
             mempool,
             persistence: node.persistence().map(|p| match p {

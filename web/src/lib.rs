@@ -3,6 +3,7 @@
 //! worker and runs its miners in Web Workers. No consensus or protocol logic lives here.
 
 pub mod api;
+pub mod bench;
 pub mod lock;
 pub mod miner;
 pub mod node;

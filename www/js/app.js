@@ -9,6 +9,8 @@ import { ExplorerPanel } from './explorer.js';
 
 const REFRESH_MS = 250;
 const MAX_LOG_LINES = 500;
+// One formatter for every log line (toLocaleTimeString builds one per call: slow in a sync).
+const CLOCK = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 const params = new URLSearchParams(location.search);
@@ -161,16 +163,17 @@ class Page {
     }
   }
 
+  // Newest first: nothing to scroll, so drawing never forces a layout.
   drawLog(events) {
     if (events.length === 0) return;
     const list = $('log-lines');
-    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    for (const event of events) {
-      const time = new Date(event.timeMs).toLocaleTimeString();
-      list.append(el('li', { class: `k-${event.kind}` }, el('time', { text: time }), event.text));
+    // A sync brings thousands of lines at once: only the ones that will stay are drawn.
+    const lines = document.createDocumentFragment();
+    for (const event of events.slice(-MAX_LOG_LINES).reverse()) {
+      lines.append(el('li', { class: `k-${event.kind}` }, el('time', { text: CLOCK.format(event.timeMs) }), event.text));
     }
-    while (list.childElementCount > MAX_LOG_LINES) list.firstElementChild.remove();
-    if (nearBottom) list.scrollTop = list.scrollHeight;
+    list.prepend(lines);
+    while (list.childElementCount > MAX_LOG_LINES) list.lastElementChild.remove();
   }
 
   async startOver() {

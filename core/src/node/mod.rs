@@ -62,8 +62,13 @@ const MAX_GETDATA_REPLY_BYTES: usize = 16 * 1024 * 1024;
 const HEADERS_RETRY_MS: u64 = 30_000;
 /// Wanted blocks looked at per request round, past ones no peer can serve now.
 const MAX_REQUEST_SCAN: usize = 4_096;
-/// Blocks whose signatures are handed out in one [`Output::Verify`].
+/// Blocks whose signatures are handed out in one [`Output::Verify`] once that many wait (fewer
+/// when nothing more is on its way)...
 const VERIFY_BATCH_BLOCKS: usize = 64;
+/// ...and at most this many, so that checking one run overlaps connecting the run before.
+const MAX_VERIFY_BATCH_BLOCKS: usize = 256;
+/// Runs out for checking at once: while the shell checks one, the node connects another.
+const MAX_VERIFICATIONS: usize = 2;
 /// Headers known but not yet downloaded.
 const MAX_PENDING_HEADERS: usize = 1_000_000;
 
@@ -180,6 +185,8 @@ struct Verification {
     id: u64,
     batch: SignatureBatch,
     blocks: Vec<(Block, Option<PeerId>)>,
+    /// The shell's answer, kept until the runs before this one are connected.
+    results: Option<Vec<bool>>,
 }
 
 /// A block header known from `headers`, not yet connected.
@@ -221,9 +228,9 @@ pub struct Node {
     addresses: BTreeMap<String, u64>,
     ping_counter: u64,
     /// Blocks that extend the tip (and each other), waiting for their signatures to be handed
-    /// out; and the batch the shell is verifying now, with its blocks.
+    /// out; and the runs the shell is verifying now, oldest first, with their blocks.
     verify_queue: Vec<(Block, Option<PeerId>)>,
-    verifying: Option<Verification>,
+    verifying: VecDeque<Verification>,
     next_verify: u64,
     /// Blocks stored in batches the shell has not committed yet: not served to peers, who
     /// could otherwise hold blocks that a crash here would lose.
@@ -259,7 +266,7 @@ impl Node {
             addresses: BTreeMap::new(),
             ping_counter: 0,
             verify_queue: Vec::new(),
-            verifying: None,
+            verifying: VecDeque::new(),
             next_verify: 0,
             uncommitted: HashSet::new(),
         }
@@ -315,7 +322,7 @@ impl Node {
             wanted: self.wanted.len(),
             in_flight: self.peers.values().map(|p| p.in_flight.len()).sum(),
             orphans: self.orphans.len(),
-            awaiting_signatures: self.verify_queue.len() + self.verifying.as_ref().map_or(0, |v| v.blocks.len()),
+            awaiting_signatures: self.verify_queue.len() + self.verifying.iter().map(|v| v.blocks.len()).sum::<usize>(),
             best_header_height: self.best_header_height,
         }
     }
@@ -1032,46 +1039,60 @@ impl Node {
         let last = self
             .verify_queue
             .last()
-            .or_else(|| self.verifying.as_ref().and_then(|v| v.blocks.last()))
+            .or_else(|| self.verifying.back().and_then(|v| v.blocks.last()))
             .map_or(chain.tip(), |(b, _)| b.block_hash());
         block.header.prev_blockhash == last && !self.orphans.contains_key(&block.block_hash())
     }
 
-    /// Hands the queued blocks' signatures to the shell, if none are out already and the queue
-    /// is full or nothing more is on its way (`force`: whatever is queued).
+    /// Hands queued blocks' signatures to the shell, while fewer than [`MAX_VERIFICATIONS`] runs
+    /// are out and the queue is full or nothing more is on its way (`force`: whatever is queued).
     fn start_verification(&mut self, force: bool) {
-        if self.verifying.is_some() || self.verify_queue.is_empty() {
-            return;
+        while self.verifying.len() < MAX_VERIFICATIONS && !self.verify_queue.is_empty() {
+            let more_coming = self.peers.values().any(|p| !p.in_flight.is_empty());
+            if !force && more_coming && self.verify_queue.len() < VERIFY_BATCH_BLOCKS {
+                return;
+            }
+            let Some(chain) = &self.chain else { return };
+            let take = self.verify_queue.len().min(MAX_VERIFY_BATCH_BLOCKS);
+            let blocks: Vec<(Block, Option<PeerId>)> = self.verify_queue.drain(..take).collect();
+            let earlier: Vec<Block> =
+                self.verifying.iter().flat_map(|v| v.blocks.iter().map(|(b, _)| b.clone())).collect();
+            let just_blocks: Vec<Block> = blocks.iter().map(|(b, _)| b.clone()).collect();
+            let batch = SignatureBatch::for_blocks_after(chain, &earlier, &just_blocks);
+            self.next_verify += 1;
+            let id = self.next_verify;
+            if batch.jobs.is_empty() {
+                // Nothing to check: it connects in turn, after the runs before it.
+                self.verifying.push_back(Verification { id, batch, blocks, results: Some(Vec::new()) });
+                self.connect_checked_runs();
+                continue;
+            }
+            self.outputs.push_back(Output::Verify { id, jobs: batch.jobs.clone() });
+            self.verifying.push_back(Verification { id, batch, blocks, results: None });
         }
-        let more_coming = self.peers.values().any(|p| !p.in_flight.is_empty());
-        if !force && more_coming && self.verify_queue.len() < VERIFY_BATCH_BLOCKS {
-            return;
-        }
-        let Some(chain) = &self.chain else { return };
-        let blocks = std::mem::take(&mut self.verify_queue);
-        let just_blocks: Vec<Block> = blocks.iter().map(|(b, _)| b.clone()).collect();
-        let batch = SignatureBatch::for_blocks(chain, &just_blocks);
-        if batch.jobs.is_empty() {
-            self.connect_verified(blocks, &VerifiedTxs::default());
-            return;
-        }
-        self.next_verify += 1;
-        let id = self.next_verify;
-        self.outputs.push_back(Output::Verify { id, jobs: batch.jobs.clone() });
-        self.verifying = Some(Verification { id, batch, blocks });
     }
 
     /// The shell checked the jobs of [`Output::Verify`] `id`: one result per job, in order.
+    /// Runs are connected in the order they were handed out, whatever order answers come in.
     pub fn signatures_verified(&mut self, id: u64, results: &[bool], now_ms: u64) {
         self.advance_clock(now_ms);
-        if self.verifying.as_ref().is_none_or(|v| v.id != id) {
+        let Some(verification) = self.verifying.iter_mut().find(|v| v.id == id && v.results.is_none()) else {
             return;
-        }
-        let Some(verification) = self.verifying.take() else { return };
-        let verified = verification.batch.verified(results);
-        self.connect_verified(verification.blocks, &verified);
+        };
+        verification.results = Some(results.to_vec());
+        self.connect_checked_runs();
         self.start_verification(false);
         self.request_blocks();
+    }
+
+    /// Connects the runs at the front whose answers came.
+    fn connect_checked_runs(&mut self) {
+        while self.verifying.front().is_some_and(|v| v.results.is_some()) {
+            let Some(verification) = self.verifying.pop_front() else { return };
+            let results = verification.results.unwrap_or_default();
+            let verified = verification.batch.verified(&results);
+            self.connect_verified(verification.blocks, &verified);
+        }
     }
 
     fn connect_verified(&mut self, blocks: Vec<(Block, Option<PeerId>)>, verified: &VerifiedTxs) {

@@ -86,3 +86,24 @@ fn a_result_only_covers_the_outputs_it_was_checked_against() {
     assert!(!verified.covers(&tx.wtxid(), &spent));
     assert!(matches!(tx.inputs, TxInputs::Spend(_)));
 }
+
+/// The jobs of a run handed out while the run before it is still out: outputs the earlier run
+/// creates are spendable, and the results let both connect.
+#[test]
+fn a_run_after_one_still_out_gets_jobs_for_what_the_earlier_run_creates() {
+    let mut t = TestChain::new(&key(1));
+    let blocks = two_blocks(&mut t);
+    let alone = SignatureBatch::for_blocks(&t.chain, &blocks[1..]);
+    assert_eq!(alone.jobs.len(), 1, "without the first block, its output is unknown: only the in-block spend");
+    let after = SignatureBatch::for_blocks_after(&t.chain, &blocks[..1], &blocks[1..]);
+    assert_eq!(after.jobs.len(), 2, "the second block's spend of the first block's output gets its job");
+    let first = SignatureBatch::for_blocks(&t.chain, &blocks[..1]);
+    let first_results: Vec<bool> = first.jobs.iter().map(|j| j.verify()).collect();
+    let after_results: Vec<bool> = after.jobs.iter().map(|j| j.verify()).collect();
+    assert!(first_results.iter().chain(&after_results).all(|ok| *ok));
+    t.chain.accept_block_verified(blocks[0].clone(), t.now, &first.verified(&first_results)).unwrap();
+    let verified = after.verified(&after_results);
+    assert_eq!(verified.len(), 2);
+    t.chain.accept_block_verified(blocks[1].clone(), t.now, &verified).unwrap();
+    assert_eq!(t.chain.height(), 2);
+}

@@ -1,0 +1,38 @@
+// A benchmark worker: hashes for a given time in one of two ways and reports how many.
+
+import init, { WorkerSearch, plain_double_sha256, verify_signatures } from '../pkg/tabcoin_web.js';
+
+const CHUNK = 1 << 14;
+let ready = null;
+
+self.onmessage = async ({ data }) => {
+  if (data.kind === 'init') {
+    ready = init({ module_or_path: data.module });
+    await ready;
+    postMessage({ kind: 'ready' });
+    return;
+  }
+  await ready;
+  if (data.mode === 'verify') {
+    const started = performance.now();
+    const results = verify_signatures(data.jobs);
+    const seconds = (performance.now() - started) / 1000;
+    postMessage({ kind: 'done', checked: results.length, valid: results.reduce((a, b) => a + b, 0), seconds });
+    return;
+  }
+  const search = data.mode === 'midstate' ? new WorkerSearch(data.header) : null;
+  let nonce = 0;
+  let folded = 0;
+  const started = performance.now();
+  while (performance.now() - started < data.ms) {
+    if (search) {
+      if (search.search(nonce, CHUNK) !== undefined) folded ^= 1;
+    } else {
+      folded ^= plain_double_sha256(data.header, nonce, CHUNK);
+    }
+    nonce += CHUNK;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  search?.free();
+  postMessage({ kind: 'done', hashes: nonce, seconds, folded });
+};
