@@ -110,7 +110,8 @@ test('the seed\'s scenario in two tabs, through reloads, restarts and a crash of
     await minerTab.click('#new-address');
     await minerTab.waitForFunction(() => document.querySelectorAll('#addresses li[data-address]').length === 1, undefined, WAIT);
     [names.MINER] = Object.keys(await shownBalances(minerTab));
-    await minerTab.fill('#miner-payee', names.MINER);
+    // The page suggests the wallet's address as the reward address, as a person would see.
+    await minerTab.waitForFunction((miner) => document.getElementById('miner-payee').value === miner, names.MINER, WAIT);
     assert.equal(await minerTab.inputValue('#miner-threshold'), '2', 'the seed\'s policy is the default');
     await minerTab.click('#miner-start');
     assert.equal(await minerTab.textContent('#miner-message'), 'Mining once the mempool holds 2.');

@@ -32,6 +32,7 @@ export class MinerPanel {
     if (saved.threshold) $('miner-threshold').value = saved.threshold;
     if (saved.continuous) document.querySelector('input[name=policy][value=continuous]').checked = true;
     $('miner-workers').value = node.status().miner.workers;
+    $('miner-payee').addEventListener('input', () => { this.payeeEdited = true; });
     $('miner-form').onsubmit = (event) => { event.preventDefault(); this.start(); };
     $('miner-stop').onclick = () => this.stop();
     $('miner-workers').onchange = () => this.setWorkers();
@@ -94,7 +95,11 @@ export class MinerPanel {
     const addresses = this.walletAddresses();
     if (list.childElementCount !== addresses.length) {
       list.replaceChildren(...addresses.map((address) => el('option', { value: address })));
-      if (!$('miner-payee').value && addresses.length) $('miner-payee').value = addresses[0];
+      // Suggest the wallet's first address, but never under the person's hands.
+      const payee = $('miner-payee');
+      if (!payee.value && addresses.length && document.activeElement !== payee && !this.payeeEdited) {
+        payee.value = addresses[0];
+      }
     }
   }
 }
