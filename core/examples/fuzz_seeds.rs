@@ -99,9 +99,39 @@ fn main() {
             }),
         ),
     ];
-    for (name, message) in messages {
+    for (name, message) in &messages {
         write("message", name, &message.to_frame(magic));
     }
+
+    // Node sessions (fuzz_checks::node_session): a peer connects, shakes hands, and sends
+    // what a peer sends; with and without signatures checked as jobs.
+    assert_eq!(tabcoin_core::fuzz_checks::session_genesis(&params).map(|g| g.block_hash()), Some(genesis.block_hash()));
+    let frame =
+        |name: &str| messages.iter().find(|(n, _)| *n == name).map(|(_, m)| m.to_frame(magic)).expect("a seed message");
+    let step = |op: u8, body: &[u8]| {
+        let mut bytes = vec![op];
+        bytes.extend((body.len() as u16).to_be_bytes());
+        bytes.extend(body);
+        bytes
+    };
+    let session = |mode: u8, names: &[&str]| {
+        let mut bytes = vec![mode];
+        bytes.extend(step(0, &[]));
+        for name in names {
+            bytes.extend(step(1, &frame(name)));
+        }
+        bytes.extend(step(2, &[30]));
+        bytes.extend(step(3, &[]));
+        bytes
+    };
+    write("node_session", "block", &session(0, &["version", "verack", "headers", "block", "tx"]));
+    write("node_session", "block_as_jobs", &session(1, &["version", "verack", "inv", "block"]));
+    write(
+        "node_session",
+        "requests",
+        &session(0, &["version", "verack", "getheaders", "getdata", "mempool", "ping", "addr"]),
+    );
+    write("node_session", "before_handshake", &session(1, &["block", "version", "version", "reject"]));
 
     write("user_text", "address", from.to_string().as_bytes());
     write("user_text", "main_address", Address::new(0x41, to.pubkey_hash).to_string().as_bytes());

@@ -89,3 +89,88 @@ pub fn wallet_file(data: &[u8]) {
         }
     }
 }
+
+/// The chain a fuzzed node session starts from: the genesis of the fuzz seeds (paying the key
+/// of entropy `[1; 32]`, at 1,700,000,000 s), so the seeds' `version`, `block` and `tx` fit.
+pub fn session_genesis(params: &crate::params::ChainParams) -> Option<Block> {
+    let owner = crate::keys::SecretKey::from_entropy([1; 32]).public_key().pubkey_hash();
+    crate::template::create_genesis(params, &Address::new(params.address_version, owner), 1_700_000_000).ok()
+}
+
+/// A node's session with up to four peers, driven by the input: its first byte picks the
+/// signature mode, then come steps of a step byte, a two-byte big-endian length and that many
+/// bytes. The step byte's low two bits pick connect, receive (the bytes are a frame), tick (the
+/// length's first byte is seconds to move the clock) or disconnect; its next two bits the peer.
+/// The shell's side is kept as a shell keeps it (ids are connected once, writes committed in
+/// order, signatures checked). Nothing may panic, and what the node committed must restore to
+/// the chain it holds. Returns the node's height at the end.
+pub fn node_session(data: &[u8]) -> Option<u32> {
+    use crate::node::{Direction, Node, NodeConfig, Output};
+    use crate::store::MemoryStore;
+
+    let params = crate::params::ChainParams::test();
+    let genesis = session_genesis(&params)?;
+    let (chain, first) = crate::chain::ChainState::new(params.clone(), genesis).ok()?;
+    let mut store = MemoryStore::new();
+    store.apply(&first);
+    let (mode, mut rest) = data.split_first()?;
+    let config = NodeConfig {
+        params: params.clone(),
+        role: crate::protocol::Role::Relay,
+        user_agent: "fuzz".into(),
+        nonce: 1,
+        parallel_signatures: mode & 1 == 1,
+    };
+    let mut node = Node::new(config, Some(chain));
+    let mut now_ms = 1_700_000_100_000u64;
+    let mut connected = [false; 4];
+    while let [step, high, low, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*high, *low])).min(tail.len());
+        let (body, next) = tail.split_at(len);
+        rest = next;
+        let index = usize::from((step >> 2) & 3);
+        let peer = index as u64 + 1;
+        match step & 3 {
+            0 if !connected[index] => {
+                connected[index] = true;
+                let direction = if step & 0x10 == 0 { Direction::Inbound } else { Direction::Outbound };
+                node.peer_connected(peer, direction, format!("ws://127.0.0.{peer}:3000/ws"), now_ms);
+            }
+            1 if connected[index] => node.received(peer, body, now_ms),
+            2 => {
+                now_ms += u64::from(*high) * 1_000;
+                node.tick(now_ms);
+            }
+            3 if connected[index] => {
+                connected[index] = false;
+                node.peer_disconnected(peer);
+            }
+            _ => {}
+        }
+        while let Some(output) = node.poll_output() {
+            match output {
+                Output::Write { id, batch } => {
+                    store.apply(&batch);
+                    node.batch_committed(id);
+                }
+                Output::Verify { id, jobs } => {
+                    let results: Vec<bool> = jobs.iter().map(crate::sigcheck::SignatureJob::verify).collect();
+                    node.signatures_verified(id, &results, now_ms);
+                }
+                Output::Disconnect { peer, .. } => {
+                    if let Some(slot) = peer.checked_sub(1).and_then(|i| connected.get_mut(i as usize)) {
+                        if *slot {
+                            *slot = false;
+                            node.peer_disconnected(peer);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let restored = crate::chain::ChainState::load(params, &store);
+    let restored = restored.as_ref().map(crate::chain::ChainState::tip).ok();
+    assert_eq!(restored, node.chain().map(crate::chain::ChainState::tip), "the committed store restores another tip");
+    node.chain().map(crate::chain::ChainState::height)
+}

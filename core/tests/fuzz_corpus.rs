@@ -58,3 +58,21 @@ fn message_corpus() {
 fn wallet_file_corpus() {
     replay("wallet_file", fuzz_checks::wallet_file);
 }
+
+#[test]
+fn node_session_corpus() {
+    replay("node_session", |data| {
+        let _ = fuzz_checks::node_session(data);
+    });
+    // The seeds reach the node's depths: the block a peer sends is connected, with its
+    // signatures checked in place or as jobs.
+    for seed in ["block", "block_as_jobs"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/node_session").join(seed);
+        let data = fs::read(path).unwrap();
+        assert_eq!(fuzz_checks::node_session(&data), Some(1), "seed {seed}");
+    }
+    // Before the handshake a block is refused: the peer is cut off, nothing is connected.
+    let data =
+        fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/node_session/before_handshake")).unwrap();
+    assert_eq!(fuzz_checks::node_session(&data), Some(0));
+}
