@@ -158,11 +158,11 @@ pub fn node_session(data: &[u8]) -> Option<u32> {
                     node.signatures_verified(id, &results, now_ms);
                 }
                 Output::Disconnect { peer, .. } => {
-                    if let Some(slot) = peer.checked_sub(1).and_then(|i| connected.get_mut(i as usize)) {
-                        if *slot {
-                            *slot = false;
-                            node.peer_disconnected(peer);
-                        }
+                    if let Some(slot) = peer.checked_sub(1).and_then(|i| connected.get_mut(i as usize))
+                        && *slot
+                    {
+                        *slot = false;
+                        node.peer_disconnected(peer);
                     }
                 }
                 _ => {}
