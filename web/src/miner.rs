@@ -58,16 +58,7 @@ mod tests {
     use wasm_bindgen_test::*;
 
     use crate::node::TabNode;
-    use crate::node::tests::{RELAY, relay_height, sleep};
-
-    async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-        let mut waited = 0;
-        while !done() {
-            assert!(waited < 15_000, "waited 15 s for {what}");
-            sleep(50).await;
-            waited += 50;
-        }
-    }
+    use crate::node::tests::{RELAY, relay_height, sleep, wait_for};
 
     /// The tab mines a block with its Web Workers; the relay takes it and a second tab gets it.
     #[wasm_bindgen_test]

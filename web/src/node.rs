@@ -610,6 +610,16 @@ pub(crate) mod tests {
         let _ = JsFuture::from(promise).await;
     }
 
+    /// Waits up to 15 s for `done`.
+    pub(crate) async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let mut waited = 0;
+        while !done() {
+            assert!(waited < 15_000, "waited 15 s for {what}");
+            sleep(50).await;
+            waited += 50;
+        }
+    }
+
     #[wasm_bindgen_test]
     async fn a_tab_adopts_the_relays_chain_syncs_it_and_keeps_it_in_indexeddb() {
         let url =

@@ -162,21 +162,12 @@ mod tests {
     use tabcoin_core::protocol::Role;
     use wasm_bindgen_test::*;
 
-    use crate::node::tests::{RELAY, relay_height, sleep};
+    use crate::node::tests::{RELAY, relay_height, sleep, wait_for};
 
     wasm_bindgen_test_configure!(run_in_browser);
 
     /// scripts/test.sh pays 3 coins to this key's address before the tests start.
     const FUNDED_ADDRESS: &str = "mgjnwdJGrp3eoyZ9QP2k68tUPgSek3Tw8X";
-
-    async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-        let mut waited = 0;
-        while !done() {
-            assert!(waited < 15_000, "timed out waiting for {what}");
-            sleep(50).await;
-            waited += 50;
-        }
-    }
 
     #[wasm_bindgen_test]
     async fn a_tab_wallet_is_paid_pays_and_keeps_its_keys() {
