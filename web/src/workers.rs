@@ -130,6 +130,8 @@ struct State {
     hashes: u64,
     /// No worker could start: work is done here instead.
     broken: bool,
+    /// The glue the workers import, relative to their script.
+    glue: &'static str,
 }
 
 /// The node's workers: `count` for mining and signatures, one for the timer.
@@ -159,6 +161,10 @@ fn number(data: &JsValue, name: &str) -> Option<f64> {
 impl WorkerPool {
     /// Starts `count` workers (at least one) and the timer, ticking every `tick_ms`.
     pub fn new(count: usize, tick_ms: u32, on_report: Rc<dyn Fn(Report)>) -> WorkerPool {
+        WorkerPool::with_glue(count, tick_ms, on_report, GLUE_FROM_WORKER)
+    }
+
+    fn with_glue(count: usize, tick_ms: u32, on_report: Rc<dyn Fn(Report)>, glue: &'static str) -> WorkerPool {
         let pool = WorkerPool {
             state: Rc::new(RefCell::new(State {
                 slots: Vec::new(),
@@ -168,6 +174,7 @@ impl WorkerPool {
                 verifications: HashMap::new(),
                 hashes: 0,
                 broken: false,
+                glue,
             })),
             on_report,
         };
@@ -209,8 +216,8 @@ impl WorkerPool {
                 let index = len;
                 match self.spawn(Some(index)) {
                     Some(slot) => {
-                        let init =
-                            message("init", &[("module", wasm_bindgen::module()), ("glue", GLUE_FROM_WORKER.into())]);
+                        let glue = self.state.borrow().glue;
+                        let init = message("init", &[("module", wasm_bindgen::module()), ("glue", glue.into())]);
                         let mut state = self.state.borrow_mut();
                         state.slots.push(slot);
                         state.slots[index].queue.push(init);
@@ -544,6 +551,32 @@ mod tests {
         };
         assert_eq!(id, 42);
         assert_eq!(results, vec![true, true, false, true, true, false, true]);
+        pool.terminate();
+    }
+
+    /// Workers that cannot load the module say so, and the checks they were given are done
+    /// here instead: sync goes on.
+    #[wasm_bindgen_test]
+    async fn when_the_workers_cannot_load_the_module_signatures_are_checked_here() {
+        let reports = Rc::new(RefCell::new(Vec::new()));
+        let sink = Rc::clone(&reports);
+        let on_report: Rc<dyn Fn(Report)> = Rc::new(move |report| sink.borrow_mut().push(report));
+        let pool = WorkerPool::with_glue(2, 100, on_report, "../../../../no-such-glue.js");
+        let key = SecretKey::from_entropy([8; 32]);
+        let mut jobs: Vec<SignatureJob> = (0..4u8)
+            .map(|i| SignatureJob { pubkey: key.public_key(), digest: [i; 32], signature: key.sign_digest(&[i; 32]) })
+            .collect();
+        jobs[1].digest = [77; 32];
+        pool.verify(9, &jobs);
+        for _ in 0..300 {
+            if reports.borrow().iter().any(|r| matches!(r, Report::Verified { .. })) {
+                break;
+            }
+            sleep(50).await;
+        }
+        let reports = reports.borrow();
+        assert!(reports.iter().any(|r| matches!(r, Report::Failed(_))), "{reports:?}");
+        assert!(reports.contains(&Report::Verified { id: 9, results: vec![true, false, true, true] }), "{reports:?}");
         pool.terminate();
     }
 
