@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio::sync::{mpsc, oneshot};
@@ -172,21 +171,27 @@ pub fn spawn_node(node: Node, store: Store, datadir: PathBuf, threads: usize, pe
     NodeHandle { inputs, ids, stop, task }
 }
 
+/// A client must send a request's headers within this long; after that its connection is
+/// closed, so that a peer trickling bytes (slowloris) cannot hold connections open forever.
+/// A WebSocket, once upgraded, is watched by the node's handshake and ping timeouts instead.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves `app` on `address`, over TLS if a certificate was given; returns the base URL.
 async fn serve_http(app: axum::Router, address: SocketAddr, options: &StartNode) -> Result<String, VerbError> {
     let failed = |e: std::io::Error| VerbError::Failed(format!("cannot listen on {address}: {e}"));
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let listener = std::net::TcpListener::bind(address).map_err(failed)?;
+    let local = listener.local_addr().map_err(failed)?;
+    let mut server = axum_server::from_tcp(listener).map_err(failed)?;
+    server.http_builder().http1().header_read_timeout(HEADER_READ_TIMEOUT);
+    // Protocol messages are small and latency matters (a tx `inv` to every peer): no Nagle.
+    let plain = NoDelayAcceptor::new();
     match (&options.tls_cert, &options.tls_key) {
         (Some(cert), Some(key)) => {
             let config = RustlsConfig::from_pem_file(cert, key)
                 .await
                 .map_err(|e| VerbError::Failed(format!("cannot load the TLS certificate or key: {e}")))?;
-            let listener = std::net::TcpListener::bind(address).map_err(failed)?;
-            listener.set_nonblocking(true).map_err(failed)?;
-            let local = listener.local_addr().map_err(failed)?;
-            // Protocol messages are small and latency matters (a tx `inv` to every peer): no Nagle.
-            let acceptor = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor::new());
-            let server = axum_server::from_tcp(listener).map_err(failed)?.acceptor(acceptor);
+            let server = server.acceptor(RustlsAcceptor::new(config).acceptor(plain));
             tokio::spawn(async move {
                 if let Err(e) = server.serve(service).await {
                     tracing::error!("HTTPS server stopped: {e}");
@@ -195,13 +200,9 @@ async fn serve_http(app: axum::Router, address: SocketAddr, options: &StartNode)
             Ok(format!("https://{local}/"))
         }
         _ => {
-            let listener = tokio::net::TcpListener::bind(address).await.map_err(failed)?;
-            let local = listener.local_addr().map_err(failed)?;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
+            let server = server.acceptor(plain);
             tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, service).await {
+                if let Err(e) = server.serve(service).await {
                     tracing::error!("HTTP server stopped: {e}");
                 }
             });

@@ -95,7 +95,8 @@ pub async fn run_connection<S, M, E>(
                 Some(Ok(Incoming::Frame(bytes))) => {
                     // Waiting here when the node's task is busy slows this peer's reading:
                     // back-pressure instead of a growing queue.
-                    if inputs.send(Input::Frame { peer, bytes }).await.is_err() {
+                    let Some(budget) = ids.reserve(bytes.len()).await else { break };
+                    if inputs.send(Input::Frame { peer, bytes, budget }).await.is_err() {
                         break;
                     }
                 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tabcoin_core::Txid;
 use tabcoin_core::node::{Direction, Event, Node, Output, PeerId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::miner::Miner;
 use crate::offline;
@@ -53,22 +53,66 @@ pub struct Counters {
 }
 
 pub enum Input {
-    Connected { peer: PeerId, direction: Direction, address: String, link: PeerLink },
-    Frame { peer: PeerId, bytes: Vec<u8> },
-    Closed { peer: PeerId },
-    NonceFound { job: u64, nonce: u32 },
-    NonceSpaceExhausted { job: u64 },
-    Verb { verb: Verb, passphrase: Option<String>, reply: oneshot::Sender<Result<String, String>> },
-    Query { query: Query, reply: oneshot::Sender<serde_json::Value> },
+    Connected {
+        peer: PeerId,
+        direction: Direction,
+        address: String,
+        link: PeerLink,
+    },
+    /// A received frame and its share of the waiting frames' budget, given back when handled.
+    Frame {
+        peer: PeerId,
+        bytes: Vec<u8>,
+        budget: OwnedSemaphorePermit,
+    },
+    Closed {
+        peer: PeerId,
+    },
+    NonceFound {
+        job: u64,
+        nonce: u32,
+    },
+    NonceSpaceExhausted {
+        job: u64,
+    },
+    Verb {
+        verb: Verb,
+        passphrase: Option<String>,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    Query {
+        query: Query,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
 }
 
-/// Hands out connection numbers.
-#[derive(Default)]
-pub struct PeerIds(AtomicU64);
+/// Bytes of received frames, from all peers together, that may wait for the node's task: a
+/// flood from many peers at once waits in their sockets (slowing those peers) instead of in
+/// memory. Larger than the largest message, so that any one frame gets through.
+pub const MAX_WAITING_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// What all connections share: the connection numbers, and the budget of waiting frames.
+pub struct PeerIds {
+    last: AtomicU64,
+    waiting_bytes: Arc<Semaphore>,
+}
+
+impl Default for PeerIds {
+    fn default() -> PeerIds {
+        PeerIds { last: AtomicU64::new(0), waiting_bytes: Arc::new(Semaphore::new(MAX_WAITING_FRAME_BYTES)) }
+    }
+}
 
 impl PeerIds {
     pub fn next(&self) -> PeerId {
-        self.0.fetch_add(1, Ordering::Relaxed) + 1
+        self.last.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Waits until a received frame of `len` bytes fits in the budget; the frame holds its
+    /// share until the node's task has handled it. `None` if the frame can never fit.
+    pub async fn reserve(&self, len: usize) -> Option<OwnedSemaphorePermit> {
+        let len = u32::try_from(len).ok().filter(|l| *l as usize <= MAX_WAITING_FRAME_BYTES)?;
+        Arc::clone(&self.waiting_bytes).acquire_many_owned(len).await.ok()
     }
 }
 
@@ -146,10 +190,11 @@ impl Runtime {
                 self.links.insert(peer, link);
                 self.node.peer_connected(peer, direction, address, now_ms());
             }
-            Input::Frame { peer, bytes } => {
+            Input::Frame { peer, bytes, budget } => {
                 self.counters.frames_in += 1;
                 self.counters.bytes_in += bytes.len() as u64;
                 self.node.received(peer, &bytes, now_ms());
+                drop(budget);
             }
             Input::Closed { peer } => {
                 if self.links.remove(&peer).is_some() {
@@ -362,4 +407,27 @@ enum Question {
 enum Answer {
     Now(String),
     WhenMined(Txid),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waiting_frames_share_one_budget() {
+        let ids = PeerIds::default();
+        let largest = tabcoin_core::protocol::ENVELOPE_BYTES + tabcoin_core::protocol::MAX_PAYLOAD_BYTES;
+        let mut held = Vec::new();
+        // Frames of the largest size fill the budget; the next one waits.
+        while held.len() * largest + largest <= MAX_WAITING_FRAME_BYTES {
+            held.push(ids.reserve(largest).await.expect("the budget has room"));
+        }
+        let waiting = tokio::time::timeout(Duration::from_millis(50), ids.reserve(largest)).await;
+        assert!(waiting.is_err(), "a frame beyond the budget did not wait");
+        // Handling one frame gives its share back.
+        held.pop();
+        assert!(ids.reserve(largest).await.is_some());
+        // A frame that could never fit is refused rather than waited for.
+        assert!(ids.reserve(MAX_WAITING_FRAME_BYTES + 1).await.is_none());
+    }
 }
