@@ -12,12 +12,18 @@
 //! - `cargo bench -p tabcoin-relay --bench load -- fanout [PEERS]`: PEERS (default 1,000)
 //!   wallets connected; another peer hands the relay 20 transactions one by one; the time from
 //!   sending each `tx` until each peer has the relay's `inv` for it: p50 and p99.
+//! - `cargo bench -p tabcoin-relay --bench load -- attack [PEERS] [SECONDS] [BLOCKS]`: PEERS
+//!   (default 1,000) hostile peers (garbage, slowloris, oversize frames, inv and tx floods;
+//!   `tests/common/hostile.rs`) for SECONDS (default 180) while a fresh native wallet and miner
+//!   sync BLOCKS (default 2,000) blocks of two signed payments each and pay; the sync times
+//!   quiet and under attack, the relay's memory, what each kind of attacker got.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};
 
+use common::hostile::{self, Attack, rss_kib};
 use common::{Relay, TempDir, native_node, wallet_version, write_chain};
 use futures_util::{SinkExt, StreamExt};
 use tabcoin_core::protocol::{Inventory, Message, Role};
@@ -37,8 +43,13 @@ fn main() {
             "sync" => sync(count.unwrap_or(10_000) as u32).await,
             "idle" => idle(count.unwrap_or(10_000)).await,
             "fanout" => fanout(count.unwrap_or(1_000)).await,
+            "attack" => {
+                let seconds = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(180);
+                let blocks = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2_000);
+                attack(count.unwrap_or(1_000), seconds, blocks).await
+            }
             "signed-chain" => signed_chain(args.get(1), args.get(2).and_then(|c| c.parse().ok()).unwrap_or(10_000)),
-            other => eprintln!("unknown mode {other:?}: use sync, idle, fanout or signed-chain"),
+            other => eprintln!("unknown mode {other:?}: use sync, idle, fanout, attack or signed-chain"),
         }
     });
 }
@@ -94,16 +105,6 @@ async fn join(relay: &Relay, genesis: BlockHash, nonce: u64) -> Socket {
         socket.send(tungstenite::Message::Binary(message.to_frame(magic).into())).await.unwrap();
     }
     socket
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 async fn idle(peers: usize) {
@@ -232,4 +233,43 @@ async fn fanout(peers: usize) {
         pick(0.99),
         pick(1.0)
     );
+}
+
+async fn attack(peers: usize, seconds: u64, blocks: u32) {
+    let report = hostile::campaign(peers, seconds, blocks, 20_261_124).await;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "{blocks} signed blocks: quiet sync {:.1} s; under attack by {peers} peers for {seconds} s: wallet and miner synced in {:.1} s, \
+         payments confirmed in {:.1} s (done before the attack ended: {})",
+        report.quiet_sync.as_secs_f64(),
+        report.attacked_sync.as_secs_f64(),
+        report.payments.as_secs_f64(),
+        report.honest_done_under_attack
+    );
+    println!(
+        "relay RSS {:.1} MiB before, {:.1} MiB at most, {:.1} MiB after; {} peers left after the attack; \
+         CPU during the attack: relay {:.0} s, attackers and honest nodes {:.0} s",
+        mib(report.rss_before_kib),
+        mib(report.rss_max_kib),
+        mib(report.rss_after_kib),
+        report.peers_after,
+        report.relay_cpu_s,
+        report.own_cpu_s
+    );
+    for attack in Attack::ALL {
+        let tally = report.tally(attack);
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "{attack:?}: {} connections, {} cut off, {} open at the end, {:.1} MiB offered{}",
+            load(&tally.connections),
+            load(&tally.cut_off),
+            load(&tally.open_at_deadline),
+            load(&tally.bytes_sent) as f64 / 1_048_576.0,
+            if attack == Attack::Slowloris {
+                format!(", held at most {:.1} s", load(&tally.longest_held_ms) as f64 / 1000.0)
+            } else {
+                String::new()
+            }
+        );
+    }
 }
