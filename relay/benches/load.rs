@@ -247,12 +247,13 @@ async fn attack(peers: usize, seconds: u64, blocks: u32) {
         report.honest_done_under_attack
     );
     println!(
-        "relay RSS {:.1} MiB before, {:.1} MiB at most, {:.1} MiB after; {} peers left after the attack; \
+        "relay RSS {:.1} MiB before, {:.1} MiB at most, {:.1} MiB after; {} peers left {:.1} s after the attack; \
          CPU during the attack: relay {:.0} s, attackers and honest nodes {:.0} s",
         mib(report.rss_before_kib),
         mib(report.rss_max_kib),
         mib(report.rss_after_kib),
         report.peers_after,
+        report.settled.as_secs_f64(),
         report.relay_cpu_s,
         report.own_cpu_s
     );

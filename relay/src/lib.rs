@@ -11,5 +11,6 @@ pub mod rpc;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod turns;
 pub mod verbs;
 pub mod wallet_file;

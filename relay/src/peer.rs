@@ -11,7 +11,7 @@ use tabcoin_core::protocol::{ENVELOPE_BYTES, MAX_PAYLOAD_BYTES};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite;
 
-use crate::runtime::{Input, MAX_QUEUED_FRAMES, PeerIds, PeerLink};
+use crate::runtime::{Input, MAX_QUEUED_FRAMES, MIN_FRAME_CHARGE, PeerIds, PeerLink};
 
 /// The largest WebSocket message and frame accepted: one protocol message, no more.
 pub const MAX_WS_MESSAGE: usize = ENVELOPE_BYTES + MAX_PAYLOAD_BYTES;
@@ -20,6 +20,9 @@ pub const READ_BUFFER: usize = 4 * 1024;
 pub const WRITE_BUFFER: usize = 16 * 1024;
 /// A write buffer may hold one whole message beyond the usual buffering, and no more.
 pub const MAX_WRITE_BUFFER: usize = MAX_WS_MESSAGE + WRITE_BUFFER;
+/// Bytes of frames one peer may have waiting for the node's task outside the shared budget:
+/// a turn's worth ([`crate::turns::TURN_BYTES`]).
+const FREE_WAITING_BYTES: usize = crate::turns::TURN_BYTES;
 /// A peer that does not take a frame in this time is gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,35 +92,47 @@ pub async fn run_connection<S, M, E>(
         return;
     }
     let (mut sink, mut stream) = socket.split();
-    loop {
-        tokio::select! {
-            incoming = stream.next() => match incoming.map(|m| m.map(WsMessage::classify)) {
-                Some(Ok(Incoming::Frame(bytes))) => {
-                    // Waiting here when the node's task is busy slows this peer's reading:
-                    // back-pressure instead of a growing queue.
-                    let Some(budget) = ids.reserve(bytes.len()).await else { break };
-                    if inputs.send(Input::Frame { peer, bytes, budget }).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Ok(Incoming::Ignore)) => {}
-                Some(Ok(Incoming::Close) | Err(_)) | None => break,
-            },
-            outgoing = frames.recv() => match outgoing {
-                Some(frame) => {
-                    queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
-                    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(M::binary(frame))).await {
-                        Ok(Ok(())) => {}
-                        _ => break,
-                    }
-                }
-                // The node dropped the link: close.
-                None => {
-                    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
-                    break;
-                }
-            },
+    // Reading and writing go on side by side: a reader waiting for its turn at the node's task
+    // must not hold back what the node sends this peer.
+    let reading = async {
+        let own_allowance = Arc::new(tokio::sync::Semaphore::new(FREE_WAITING_BYTES));
+        loop {
+            let bytes = match stream.next().await.map(|m| m.map(WsMessage::classify)) {
+                Some(Ok(Incoming::Frame(bytes))) => bytes,
+                Some(Ok(Incoming::Ignore)) => continue,
+                Some(Ok(Incoming::Close) | Err(_)) | None => return,
+            };
+            // A peer's first [`FREE_WAITING_BYTES`] of waiting frames are its own allowance,
+            // so that every peer gets its turn however many flood; beyond it, frames wait for
+            // a share of the shared budget, and while they wait this peer is not read:
+            // back-pressure, not a growing queue.
+            let charge = u32::try_from(bytes.len().max(MIN_FRAME_CHARGE)).unwrap_or(u32::MAX);
+            let budget = match Arc::clone(&own_allowance).try_acquire_many_owned(charge) {
+                Ok(free) => free,
+                Err(_) => match ids.reserve(bytes.len()).await {
+                    Some(share) => share,
+                    None => return,
+                },
+            };
+            if inputs.send(Input::Frame { peer, bytes, budget }).await.is_err() {
+                return;
+            }
         }
+    };
+    let writing = async {
+        while let Some(frame) = frames.recv().await {
+            queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+            match tokio::time::timeout(WRITE_TIMEOUT, sink.send(M::binary(frame))).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
+        }
+        // The node dropped the link: close.
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+    };
+    tokio::select! {
+        () = reading => {}
+        () = writing => {}
     }
     let _ = inputs.send(Input::Closed { peer }).await;
 }

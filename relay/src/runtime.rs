@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use crate::miner::Miner;
 use crate::offline;
 use crate::store::Store;
+use crate::turns::Turns;
 use crate::verbs::{self, Verb, VerbError, now_ms};
 
 /// Bytes queued for one peer before it counts as too slow and is dropped: a few full
@@ -59,7 +60,8 @@ pub enum Input {
         address: String,
         link: PeerLink,
     },
-    /// A received frame and its share of the waiting frames' budget, given back when handled.
+    /// A received frame and its share of the waiting frames' budget (or its peer's one free
+    /// waiting frame), given back when handled.
     Frame {
         peer: PeerId,
         bytes: Vec<u8>,
@@ -86,10 +88,15 @@ pub enum Input {
     },
 }
 
-/// Bytes of received frames, from all peers together, that may wait for the node's task: a
-/// flood from many peers at once waits in their sockets (slowing those peers) instead of in
-/// memory. Larger than the largest message, so that any one frame gets through.
+/// Bytes of received frames, from all peers together, that may wait for the node's task
+/// beyond each peer's first: a flood from many peers at once waits in their sockets (slowing
+/// those peers) instead of in memory. Larger than the largest message, so that any one frame
+/// gets through.
 pub const MAX_WAITING_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// The least a waiting frame counts for in that budget: a flood of tiny frames is bounded in
+/// count too.
+pub const MIN_FRAME_CHARGE: usize = 256;
 
 /// What all connections share: the connection numbers, and the budget of waiting frames.
 pub struct PeerIds {
@@ -109,9 +116,10 @@ impl PeerIds {
     }
 
     /// Waits until a received frame of `len` bytes fits in the budget; the frame holds its
-    /// share until the node's task has handled it. `None` if the frame can never fit.
+    /// share until the node's task has handled it. `None` if the frame can never fit. Each
+    /// frame counts as at least [`MIN_FRAME_CHARGE`] bytes, for what holding it costs.
     pub async fn reserve(&self, len: usize) -> Option<OwnedSemaphorePermit> {
-        let len = u32::try_from(len).ok().filter(|l| *l as usize <= MAX_WAITING_FRAME_BYTES)?;
+        let len = u32::try_from(len.max(MIN_FRAME_CHARGE)).ok().filter(|l| *l as usize <= MAX_WAITING_FRAME_BYTES)?;
         Arc::clone(&self.waiting_bytes).acquire_many_owned(len).await.ok()
     }
 }
@@ -154,28 +162,37 @@ impl Runtime {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         self.node.tick(now_ms());
+        let mut turns = Turns::default();
         loop {
             tokio::select! {
+                biased;
                 _ = &mut shutdown => break,
-                input = inputs.recv() => match input {
-                    Some(input) => {
-                        self.handle(input);
-                        // Whatever else is already waiting goes in before the outputs are
-                        // carried out, so that a burst of blocks is committed in one
-                        // transaction instead of one fsync each.
-                        for _ in 1..MAX_INPUTS_PER_COMMIT {
-                            let Ok(input) = inputs.try_recv() else { break };
-                            self.handle(input);
-                        }
-                    }
+                _ = tick.tick() => self.node.tick(now_ms()),
+                input = inputs.recv(), if turns.is_empty() => match input {
+                    Some(input) => turns.push(input),
                     None => break,
                 },
-                _ = tick.tick() => self.node.tick(now_ms()),
+                () = std::future::ready(()), if !turns.is_empty() => {}
             }
-            self.carry_out()?;
+            // Everything already waiting joins the turns, so that every peer with something
+            // to say gets its turn in this round.
+            while let Ok(input) = inputs.try_recv() {
+                turns.push(input);
+            }
+            // Several inputs before the outputs are carried out, so that a burst of blocks is
+            // committed in one transaction instead of one fsync each.
+            for _ in 0..MAX_INPUTS_PER_COMMIT {
+                let Some(input) = turns.pop() else { break };
+                self.handle(input);
+            }
+            for peer in self.carry_out()? {
+                turns.drop_frames(peer);
+            }
             if !self.questions.is_empty() {
                 self.answer_questions();
-                self.carry_out()?;
+                for peer in self.carry_out()? {
+                    turns.drop_frames(peer);
+                }
             }
         }
         self.miner.stop();
@@ -295,7 +312,9 @@ impl Runtime {
 
     /// Carries out the node's outputs. Writes are gathered and committed in one transaction,
     /// then acknowledged, which may bring more outputs (the announcements).
-    fn carry_out(&mut self) -> Result<(), String> {
+    /// Carries out the node's outputs, committing its writes; returns the peers it cut off.
+    fn carry_out(&mut self) -> Result<Vec<PeerId>, String> {
+        let mut cut_off = Vec::new();
         loop {
             let mut writes = Vec::new();
             let mut last_write = None;
@@ -306,6 +325,7 @@ impl Runtime {
                         tracing::info!(peer, "Disconnected peer {peer}: {reason}");
                         // Dropping the link closes the socket.
                         self.links.remove(&peer);
+                        cut_off.push(peer);
                     }
                     Output::Write { id, batch } => {
                         writes.push(batch);
@@ -323,7 +343,7 @@ impl Runtime {
                     Output::Event(event) => self.on_event(event),
                 }
             }
-            let Some(id) = last_write else { return Ok(()) };
+            let Some(id) = last_write else { return Ok(cut_off) };
             let committed = tokio::task::block_in_place(|| self.store.commit(&writes));
             if let Err(error) = committed {
                 tracing::error!("Cannot write to the store, stopping: {error}");

@@ -325,8 +325,10 @@ pub struct Report {
     pub relay_cpu_s: f64,
     pub own_cpu_s: f64,
     pub tallies: Tallies,
-    /// The relay's peers once the attackers are gone (the two honest nodes).
+    /// The relay's peers once the attackers are gone (the two honest nodes), and how long
+    /// after the attack ended it got there (at most a minute is waited).
     pub peers_after: usize,
+    pub settled: Duration,
 }
 
 impl Report {
@@ -404,10 +406,27 @@ pub async fn campaign(peers: usize, seconds: u64, blocks: u32, seed: u64) -> Rep
         Some((miner_address, MiningPolicy::WhenMempoolHolds(1))),
     );
     let remaining = || deadline.saturating_duration_since(Instant::now()).as_secs().max(1);
-    wait_until(remaining(), "the honest nodes' sync under attack", || async {
-        height(&wallet).await == tip_height && height(&miner).await == tip_height
-    })
-    .await;
+    let mut last_said = Instant::now();
+    loop {
+        let heights = (height(&wallet).await, height(&miner).await);
+        if heights == (tip_height, tip_height) {
+            break;
+        }
+        if last_said.elapsed() >= Duration::from_secs(10) {
+            eprintln!(
+                "{:.0} s under attack: the wallet at {:?}, the miner at {:?}",
+                started.elapsed().as_secs_f64(),
+                heights.0,
+                heights.1
+            );
+            last_said = Instant::now();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the honest nodes' sync did not finish under attack: at {heights:?} of {blocks}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let attacked_sync = started.elapsed();
 
     let started = Instant::now();
@@ -431,13 +450,18 @@ pub async fn campaign(peers: usize, seconds: u64, blocks: u32, seed: u64) -> Rep
     assert!(matches!(attack_ended, Ok(Ok(Ok(())))), "the attackers' thread failed");
     let relay_cpu_s = cpu_seconds(&pid.to_string()) - cpu_at_start.0;
     let own_cpu_s = cpu_seconds("self") - cpu_at_start.1;
-    // The relay's memory once the attackers are gone and it has noticed.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The relay works through what the attackers left waiting, notices they are gone, and
+    // is left with the honest nodes.
+    let attack_over = Instant::now();
+    let peer_count = || relay.api("/api/peers").1["peers"].as_array().map_or(0, Vec::len);
+    while peer_count() > 2 && attack_over.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let settled = attack_over.elapsed();
+    let peers_after = peer_count();
     let _ = stop_sampling.send(true);
     let rss_max_kib = sampler.await.unwrap_or(0);
     let rss_after_kib = rss_kib(pid);
-    let (_, peers_json) = relay.api("/api/peers");
-    let peers_after = peers_json["peers"].as_array().map_or(0, Vec::len);
     let _ = wallet.stop().await;
     let _ = miner.stop().await;
     Report {
@@ -454,5 +478,6 @@ pub async fn campaign(peers: usize, seconds: u64, blocks: u32, seed: u64) -> Rep
         own_cpu_s,
         tallies,
         peers_after,
+        settled,
     }
 }
