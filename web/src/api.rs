@@ -5,7 +5,7 @@
 use std::fmt::Display;
 
 use js_sys::{Promise, Uint8Array};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tabcoin_core::node::{DisconnectReason, Event, MiningPolicy};
 use tabcoin_core::params::ChainParams;
 use tabcoin_core::protocol::Role;
@@ -64,21 +64,51 @@ fn wallet_error(error: &WalletError) -> JsValue {
     page_error(kind, error)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// `start`'s options, read by hand: serde's deserializer would add its error machinery
+/// (float formatting and all) to the page's wasm for six fields.
 struct StartOptions {
     node_id: String,
     relay_url: String,
     /// "main" or "test": the relay's network (its `/api/network`).
     network: String,
     /// "wallet" (default) or "miner".
-    #[serde(default)]
     role: Option<String>,
-    #[serde(default)]
     passphrase: Option<String>,
     /// Mining and verification workers; default `navigator.hardwareConcurrency`.
-    #[serde(default)]
     workers: Option<usize>,
+}
+
+impl StartOptions {
+    fn from_js(options: &JsValue) -> Result<StartOptions, JsValue> {
+        let given = |name: &str| {
+            js_sys::Reflect::get(options, &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined() && !v.is_null())
+        };
+        let text = |name: &str| match given(name) {
+            None => Ok(None),
+            Some(value) => {
+                value.as_string().map(Some).ok_or_else(|| page_error("options", format!("`{name}` must be a string")))
+            }
+        };
+        let required = |name: &str| text(name)?.ok_or_else(|| page_error("options", format!("`{name}` is missing")));
+        let workers = match given("workers") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .as_f64()
+                    .filter(|n| n.fract() == 0.0 && (0.0..=1_000_000.0).contains(n))
+                    .map(|n| n as usize)
+                    .ok_or_else(|| page_error("options", "`workers` must be a whole number"))?,
+            ),
+        };
+        Ok(StartOptions {
+            node_id: required("nodeId")?,
+            relay_url: required("relayUrl")?,
+            network: required("network")?,
+            role: text("role")?,
+            passphrase: text("passphrase")?,
+            workers,
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -272,8 +302,7 @@ impl PageNode {
     /// or "wrong_passphrase" for sealed keys.
     pub fn start(options: JsValue) -> Promise {
         future_to_promise(async move {
-            let options: StartOptions =
-                serde_wasm_bindgen::from_value(options).map_err(|e| page_error("options", e))?;
+            let options = StartOptions::from_js(&options)?;
             let params = match options.network.as_str() {
                 "main" => ChainParams::main(),
                 "test" => ChainParams::test(),
@@ -526,5 +555,61 @@ impl PageNode {
                 .collect()
         });
         to_js(&views)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::*;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    fn object(fields: &[(&str, JsValue)]) -> JsValue {
+        let object = js_sys::Object::new();
+        for (name, value) in fields {
+            let _ = js_sys::Reflect::set(&object, &(*name).into(), value);
+        }
+        object.into()
+    }
+
+    fn kind_and_message(error: JsValue) -> (String, String) {
+        let kind = js_sys::Reflect::get(&error, &"kind".into()).ok().and_then(|k| k.as_string()).unwrap_or_default();
+        let message = error.dyn_into::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default();
+        (kind, message)
+    }
+
+    #[wasm_bindgen_test]
+    fn start_options_are_read_and_checked() {
+        let required =
+            [("nodeId", "3001".into()), ("relayUrl", "ws://127.0.0.1:1/ws".into()), ("network", "test".into())];
+        let options = StartOptions::from_js(&object(&required)).expect("the required fields suffice");
+        assert_eq!((options.node_id.as_str(), options.network.as_str()), ("3001", "test"));
+        assert_eq!((options.role, options.passphrase, options.workers), (None, None, None));
+
+        let mut all = required.to_vec();
+        all.extend([("role", "miner".into()), ("passphrase", "pass".into()), ("workers", 3.into())]);
+        let options = StartOptions::from_js(&object(&all)).expect("all fields");
+        assert_eq!(options.role.as_deref(), Some("miner"));
+        assert_eq!(options.passphrase.as_deref(), Some("pass"));
+        assert_eq!(options.workers, Some(3));
+        // What the page leaves unset comes as undefined or null.
+        let mut unset = required.to_vec();
+        unset.extend([("passphrase", JsValue::UNDEFINED), ("workers", JsValue::NULL)]);
+        let options = StartOptions::from_js(&object(&unset)).expect("unset fields");
+        assert_eq!((options.passphrase, options.workers), (None, None));
+
+        let refused = |fields: &[(&str, JsValue)]| match StartOptions::from_js(&object(fields)) {
+            Ok(_) => panic!("accepted bad options"),
+            Err(error) => kind_and_message(error),
+        };
+        assert_eq!(refused(&required[1..]), ("options".into(), "`nodeId` is missing".into()));
+        let mut bad = required.to_vec();
+        bad.push(("workers", 2.5.into()));
+        assert_eq!(refused(&bad), ("options".into(), "`workers` must be a whole number".into()));
+        let mut bad = required.to_vec();
+        bad[0] = ("nodeId", 3001.into());
+        assert_eq!(refused(&bad), ("options".into(), "`nodeId` must be a string".into()));
+        assert!(StartOptions::from_js(&JsValue::UNDEFINED).is_err(), "no options at all");
     }
 }
