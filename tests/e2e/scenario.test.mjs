@@ -85,6 +85,8 @@ test('the seed\'s scenario in two tabs, through reloads, restarts and a crash of
     walletContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     walletTab = await openNode(walletContext, relay, '3001');
     await waitForStatus(walletTab, s => s.connected && s.height === 0, 'the genesis');
+    // A person starts typing a reward address in the miner panel before any address exists.
+    await walletTab.fill('#miner-payee', 'mg');
     for (let i = 1; i <= 4; i++) {
       await walletTab.click('#new-address');
       await walletTab.waitForFunction((n) => document.querySelectorAll('#addresses li[data-address]').length === n, i, WAIT);
@@ -92,6 +94,10 @@ test('the seed\'s scenario in two tabs, through reloads, restarts and a crash of
     const addresses = Object.keys(await shownBalances(walletTab));
     [names.W1, names.W2, names.W3, names.W4] = addresses;
     assert.equal(new Set(addresses).size, 4);
+    // The miner panel offers the four addresses but leaves what the person typed alone.
+    await walletTab.waitForFunction(() => document.querySelectorAll('#miner-payees option').length === 4, undefined, WAIT);
+    assert.equal(await walletTab.inputValue('#miner-payee'), 'mg', 'the typed reward address was overwritten');
+    await walletTab.fill('#miner-payee', '');
   });
 
   await t.test('3. CENTRAL sends 10 to WALLET_1 and 10 to WALLET_2 from the relay\'s CLI, mined at once', async () => {
@@ -132,6 +138,11 @@ test('the seed\'s scenario in two tabs, through reloads, restarts and a crash of
     const relayTip = await (await fetch(`${relay.url}api/tip`)).json();
     assert.equal(relayTip.hash, tip, 'the relay took the miner tab\'s block');
     assert.equal(relayTip.height, 3);
+    // The log: protocol events as the seed printed them, newest first.
+    const added = await walletTab.$$eval('#log-lines li', (lines) =>
+      lines.map((line) => line.textContent).filter((text) => text.includes('Added block')));
+    assert.ok(added[0]?.includes(`Added block ${tip} at height 3`), `the newest line first: ${added.slice(0, 3)}`);
+    assert.ok(added[1]?.includes('at height 2') && added[2]?.includes('at height 1'), `then the older ones: ${added.slice(0, 3)}`);
     // The explorer lists it; clicking it shows its three transactions.
     await walletTab.click(`#blocks li[data-hash="${tip}"]`);
     await walletTab.waitForSelector('#block-detail .tx', WAIT);
