@@ -138,7 +138,10 @@ test('the seed\'s scenario in two tabs, through reloads, restarts and a crash of
     const relayTip = await (await fetch(`${relay.url}api/tip`)).json();
     assert.equal(relayTip.hash, tip, 'the relay took the miner tab\'s block');
     assert.equal(relayTip.height, 3);
-    // The log: protocol events as the seed printed them, newest first.
+    // The log: protocol events as the seed printed them, newest first (the page draws the
+    // node's events on its next refresh).
+    await walletTab.waitForFunction(() => [...document.querySelectorAll('#log-lines li')]
+      .some((line) => line.textContent.includes('at height 3')), undefined, WAIT);
     const added = await walletTab.$$eval('#log-lines li', (lines) =>
       lines.map((line) => line.textContent).filter((text) => text.includes('Added block')));
     assert.ok(added[0]?.includes(`Added block ${tip} at height 3`), `the newest line first: ${added.slice(0, 3)}`);

@@ -657,6 +657,24 @@ pub(crate) mod tests {
         IdbStore::delete(&database_name(&id)).await.unwrap();
     }
 
+    #[wasm_bindgen_test]
+    async fn when_the_timer_worker_fails_the_pages_timer_ticks_the_node() {
+        let url = RELAY.expect("this test needs the relay scripts/test.sh starts");
+        let id = format!("test-timer-{}", (js_sys::Math::random() * 1e15) as u64);
+        let node = TabNode::start(&id, url, ChainParams::test(), Role::Wallet, None).await.unwrap();
+        let last_tick = |node: &TabNode| node.inner.borrow().hash_samples.back().map(|(at, _)| *at);
+        wait_for("the worker timer's first tick", || last_tick(&node).is_some()).await;
+        assert!(node.inner.borrow().tick_handle.is_none(), "the page's timer waits while the worker ticks");
+        // The timer worker stops, and the pool reports it failed.
+        let pool = node.inner.borrow().workers.clone().expect("a started node has workers");
+        pool.stop_timer();
+        node.worker_report(Report::TimerFailed);
+        assert!(node.inner.borrow().tick_handle.is_some(), "the page's timer took over");
+        let failed_at = now_ms();
+        wait_for("a tick from the page's timer", || last_tick(&node).is_some_and(|at| at > failed_at + 1_000)).await;
+        node.stop();
+    }
+
     /// A tab whose stored chain is not the relay's says so, and after starting over it adopts
     /// the relay's chain.
     #[wasm_bindgen_test]

@@ -24,7 +24,7 @@ use web_sys::{MessageEvent, Worker};
 #[wasm_bindgen(module = "/src/js/worker.js")]
 extern "C" {
     #[wasm_bindgen(catch)]
-    fn spawn_worker() -> Result<Worker, JsValue>;
+    fn spawn_worker(script: Option<&str>) -> Result<Worker, JsValue>;
 }
 
 /// The glue wasm-bindgen generated for this module, relative to the worker script (its
@@ -132,6 +132,8 @@ struct State {
     broken: bool,
     /// The glue the workers import, relative to their script.
     glue: &'static str,
+    /// The timer's script, relative to the workers' own; `None`: the same script.
+    ticker_script: Option<&'static str>,
 }
 
 /// The node's workers: `count` for mining and signatures, one for the timer.
@@ -161,10 +163,16 @@ fn number(data: &JsValue, name: &str) -> Option<f64> {
 impl WorkerPool {
     /// Starts `count` workers (at least one) and the timer, ticking every `tick_ms`.
     pub fn new(count: usize, tick_ms: u32, on_report: Rc<dyn Fn(Report)>) -> WorkerPool {
-        WorkerPool::with_glue(count, tick_ms, on_report, GLUE_FROM_WORKER)
+        WorkerPool::with_scripts(count, tick_ms, on_report, GLUE_FROM_WORKER, None)
     }
 
-    fn with_glue(count: usize, tick_ms: u32, on_report: Rc<dyn Fn(Report)>, glue: &'static str) -> WorkerPool {
+    fn with_scripts(
+        count: usize,
+        tick_ms: u32,
+        on_report: Rc<dyn Fn(Report)>,
+        glue: &'static str,
+        ticker_script: Option<&'static str>,
+    ) -> WorkerPool {
         let pool = WorkerPool {
             state: Rc::new(RefCell::new(State {
                 slots: Vec::new(),
@@ -175,6 +183,7 @@ impl WorkerPool {
                 hashes: 0,
                 broken: false,
                 glue,
+                ticker_script,
             })),
             on_report,
         };
@@ -239,7 +248,8 @@ impl WorkerPool {
 
     /// A worker with its handlers; `index` is its place among the miners, `None` for the timer.
     fn spawn(&self, index: Option<usize>) -> Option<Slot> {
-        let worker = spawn_worker().ok()?;
+        let script = if index.is_none() { self.state.borrow().ticker_script } else { None };
+        let worker = spawn_worker(script).ok()?;
         let weak = Rc::downgrade(&self.state);
         let on_report = Rc::clone(&self.on_report);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -440,6 +450,14 @@ impl WorkerPool {
         }
     }
 
+    /// Stops the timer worker, as a failure would.
+    #[cfg(test)]
+    pub(crate) fn stop_timer(&self) {
+        if let Some(ticker) = self.state.borrow_mut().ticker.take() {
+            ticker.worker.terminate();
+        }
+    }
+
     /// Stops every worker.
     pub fn terminate(&self) {
         let mut state = self.state.borrow_mut();
@@ -561,7 +579,7 @@ mod tests {
         let reports = Rc::new(RefCell::new(Vec::new()));
         let sink = Rc::clone(&reports);
         let on_report: Rc<dyn Fn(Report)> = Rc::new(move |report| sink.borrow_mut().push(report));
-        let pool = WorkerPool::with_glue(2, 100, on_report, "../../../../no-such-glue.js");
+        let pool = WorkerPool::with_scripts(2, 100, on_report, "../../../../no-such-glue.js", None);
         let key = SecretKey::from_entropy([8; 32]);
         let mut jobs: Vec<SignatureJob> = (0..4u8)
             .map(|i| SignatureJob { pubkey: key.public_key(), digest: [i; 32], signature: key.sign_digest(&[i; 32]) })
@@ -588,5 +606,23 @@ mod tests {
         assert_eq!(verify_signatures(&bytes), vec![1, 1]);
         bytes.truncate(bytes.len() - 1);
         assert_eq!(verify_signatures(&bytes), vec![1], "a partial job is not a job");
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_timer_that_cannot_load_is_reported_and_the_miners_still_work() {
+        let reports = Rc::new(RefCell::new(Vec::new()));
+        let sink = Rc::clone(&reports);
+        let on_report: Rc<dyn Fn(Report)> = Rc::new(move |report| sink.borrow_mut().push(report));
+        let pool = WorkerPool::with_scripts(1, 100, on_report, GLUE_FROM_WORKER, Some("./no-such-timer.js"));
+        crate::node::tests::wait_for("the timer's failure", || {
+            reports.borrow().iter().any(|r| matches!(r, Report::TimerFailed))
+        })
+        .await;
+        assert!(!pool.has_timer());
+        assert!(!reports.borrow().iter().any(|r| matches!(r, Report::Tick)), "no ticks from a timer that never ran");
+        pool.mine(MiningJob { id: 8, header: header(ChainParams::test().pow_limit), height: 1 });
+        let found = wait_for_report(&reports, |r| matches!(r, Report::Found { .. })).await;
+        assert!(matches!(found, Report::Found { job: 8, .. }), "{found:?}");
+        pool.terminate();
     }
 }

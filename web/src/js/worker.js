@@ -3,8 +3,11 @@
 // (no wasm), or a miner and signature checker that instantiates the page's compiled wasm module.
 // The worker is this same file so that it is served wherever the glue's snippets are.
 
-export function spawn_worker() {
-  return new Worker(new URL(import.meta.url), { type: 'module', name: 'tabcoin' });
+// `script`, when given, is another worker script relative to this one (tests use one that does
+// not exist, to see a worker fail to load).
+export function spawn_worker(script) {
+  const url = script ? new URL(script, import.meta.url) : new URL(import.meta.url);
+  return new Worker(url, { type: 'module', name: 'tabcoin' });
 }
 
 // Nonces per wasm call: a few tens of milliseconds, so a new job or a stop is seen quickly.
