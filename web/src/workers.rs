@@ -451,7 +451,7 @@ impl WorkerPool {
     }
 
     /// Stops the timer worker, as a failure would.
-    #[cfg(test)]
+    #[cfg(all(test, target_arch = "wasm32"))]
     pub(crate) fn stop_timer(&self) {
         if let Some(ticker) = self.state.borrow_mut().ticker.take() {
             ticker.worker.terminate();
