@@ -84,6 +84,7 @@ pub async fn run(common: &Common, options: &StartNode) -> Result<(), VerbError> 
         .map_err(|e| VerbError::Failed(format!("cannot start the RPC: {e}")))?;
     let port = options.port.unwrap_or(common.node_id);
     let app = server::router(AppState { inputs: inputs.clone(), ids: Arc::clone(&ids) }, options.www.clone());
+    let shutdown = shutdown_signal();
     let local = match serve_http(app, SocketAddr::new(options.bind, port), options).await {
         Ok(local) => local,
         Err(error) => {
@@ -103,7 +104,7 @@ pub async fn run(common: &Common, options: &StartNode) -> Result<(), VerbError> 
     }
     drop(inputs);
 
-    let result = handle.run_until(shutdown_signal()).await;
+    let result = handle.run_until(shutdown).await;
     let _ = std::fs::remove_file(&cookie);
     println!("tabcoin relay stopped");
     result.map_err(VerbError::Failed)
@@ -224,21 +225,30 @@ fn relay_address(
     }
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the future is
+/// first polled: a signal sent as soon as the relay says it is listening must stop it cleanly,
+/// not kill it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let handlers = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+        async move {
+            match handlers {
+                (Ok(mut terminate), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = terminate.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
