@@ -7,6 +7,7 @@
 # fuzz/campaign/corpus/TARGET (git-ignored; the committed seeds in fuzz/corpus are only read),
 # each lane's last chunk's log to fuzz/campaign/TARGET.LANE.log; a crash stops that target with its input in
 # fuzz/artifacts/TARGET/.
+# libFuzzer's timeout is wall-clock time: pausing the fuzzers (SIGSTOP) makes false timeouts.
 # Usage: fuzz/campaign.sh [RUNS [TARGET...]]   (RUNS per target, default 10000000)
 set -euo pipefail
 cd "$(dirname "$0")"
