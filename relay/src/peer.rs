@@ -11,7 +11,7 @@ use tabcoin_core::protocol::{ENVELOPE_BYTES, MAX_PAYLOAD_BYTES};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite;
 
-use crate::runtime::{Input, MAX_QUEUED_FRAMES, MIN_FRAME_CHARGE, PeerIds, PeerLink};
+use crate::runtime::{Input, MAX_QUEUED_FRAMES, PeerIds, PeerLink, frame_charge};
 
 /// The largest WebSocket message and frame accepted: one protocol message, no more.
 pub const MAX_WS_MESSAGE: usize = ENVELOPE_BYTES + MAX_PAYLOAD_BYTES;
@@ -106,7 +106,7 @@ pub async fn run_connection<S, M, E>(
             // so that every peer gets its turn however many flood; beyond it, frames wait for
             // a share of the shared budget, and while they wait this peer is not read:
             // back-pressure, not a growing queue.
-            let charge = u32::try_from(bytes.len().max(MIN_FRAME_CHARGE)).unwrap_or(u32::MAX);
+            let charge = u32::try_from(frame_charge(bytes.len())).unwrap_or(u32::MAX);
             let budget = match Arc::clone(&own_allowance).try_acquire_many_owned(charge) {
                 Ok(free) => free,
                 Err(_) => match ids.reserve(bytes.len()).await {

@@ -98,6 +98,11 @@ pub const MAX_WAITING_FRAME_BYTES: usize = 16 * 1024 * 1024;
 /// count too.
 pub const MIN_FRAME_CHARGE: usize = 256;
 
+/// What a received frame of `len` bytes counts for, in the budget and in a peer's turn.
+pub fn frame_charge(len: usize) -> usize {
+    len.max(MIN_FRAME_CHARGE)
+}
+
 /// What all connections share: the connection numbers, and the budget of waiting frames.
 pub struct PeerIds {
     last: AtomicU64,
@@ -119,7 +124,7 @@ impl PeerIds {
     /// share until the node's task has handled it. `None` if the frame can never fit. Each
     /// frame counts as at least [`MIN_FRAME_CHARGE`] bytes, for what holding it costs.
     pub async fn reserve(&self, len: usize) -> Option<OwnedSemaphorePermit> {
-        let len = u32::try_from(len.max(MIN_FRAME_CHARGE)).ok().filter(|l| *l as usize <= MAX_WAITING_FRAME_BYTES)?;
+        let len = u32::try_from(frame_charge(len)).ok().filter(|l| *l as usize <= MAX_WAITING_FRAME_BYTES)?;
         Arc::clone(&self.waiting_bytes).acquire_many_owned(len).await.ok()
     }
 }

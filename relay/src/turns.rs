@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 
 use tabcoin_core::node::PeerId;
 
-use crate::runtime::{Input, MIN_FRAME_CHARGE};
+use crate::runtime::{Input, MIN_FRAME_CHARGE, frame_charge};
 
 /// Frame bytes a peer may have taken in one turn before the next peer's turn.
 pub const TURN_BYTES: usize = 64 * 1024;
@@ -26,7 +26,7 @@ pub struct Turns {
 /// What an input counts for in a turn.
 fn cost(input: &Input) -> usize {
     match input {
-        Input::Frame { bytes, .. } => bytes.len().max(MIN_FRAME_CHARGE),
+        Input::Frame { bytes, .. } => frame_charge(bytes.len()),
         _ => MIN_FRAME_CHARGE,
     }
 }
