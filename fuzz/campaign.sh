@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The fuzz campaign of docs/RELIABILITY.md: at least 10 million executions of every target,
-# on the targets built by `cargo +nightly fuzz build -O -s none`, both cores busy. It runs in
+# both cores busy, on the targets built with Cargo.toml's `campaign` profile (libFuzzer's
+# coverage on tabcoin's code only, core's overflow checks and debug assertions on). It runs in
 # chunks of a million executions and keeps each target's total in
 # fuzz/campaign/TARGET.executions, so a campaign stopped part way (the slow targets take hours
 # on two cores) goes on where it stopped when run again. New inputs go to
@@ -18,7 +19,9 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=(header transaction message user_text block store_record wallet_file node_session)
 fi
 chunk=1000000
-bin=target/x86_64-unknown-linux-gnu/release
+# What `cargo fuzz build` does, but with coverage set per package by the profile.
+RUSTFLAGS="--cfg fuzzing" cargo +nightly build --profile campaign --target x86_64-unknown-linux-gnu --bins
+bin=target/x86_64-unknown-linux-gnu/campaign
 mkdir -p campaign/corpus
 
 executions() { cat "campaign/$1.executions" 2>/dev/null || echo 0; }

@@ -104,13 +104,15 @@ pub fn session_genesis(params: &crate::params::ChainParams) -> Option<Block> {
 /// The shell's side is kept as a shell keeps it (ids are connected once, writes committed in
 /// order, signatures checked). Nothing may panic, and what the node committed must restore to
 /// the chain it holds. Returns the node's height at the end.
-pub fn node_session(data: &[u8]) -> Option<u32> {
+///
+/// `genesis` is [`session_genesis`] of the test network, made once by the caller: deriving its
+/// key is most of the cost of a short session.
+pub fn node_session(genesis: &Block, data: &[u8]) -> Option<u32> {
     use crate::node::{Direction, Node, NodeConfig, Output};
     use crate::store::MemoryStore;
 
     let params = crate::params::ChainParams::test();
-    let genesis = session_genesis(&params)?;
-    let (chain, first) = crate::chain::ChainState::new(params.clone(), genesis).ok()?;
+    let (chain, first) = crate::chain::ChainState::new(params.clone(), genesis.clone()).ok()?;
     let mut store = MemoryStore::new();
     store.apply(&first);
     let (mode, mut rest) = data.split_first()?;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use tabcoin_core::fuzz_checks;
 
-fn replay(target: &str, check: fn(&[u8])) {
+fn replay(target: &str, check: impl Fn(&[u8])) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
     let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus {} missing: {e}", dir.display()));
     let mut replayed = 0;
@@ -61,18 +61,19 @@ fn wallet_file_corpus() {
 
 #[test]
 fn node_session_corpus() {
+    let genesis = fuzz_checks::session_genesis(&tabcoin_core::params::ChainParams::test()).unwrap();
     replay("node_session", |data| {
-        let _ = fuzz_checks::node_session(data);
+        let _ = fuzz_checks::node_session(&genesis, data);
     });
     // The seeds reach the node's depths: the block a peer sends is connected, with its
     // signatures checked in place or as jobs.
     for seed in ["block", "block_as_jobs"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/node_session").join(seed);
         let data = fs::read(path).unwrap();
-        assert_eq!(fuzz_checks::node_session(&data), Some(1), "seed {seed}");
+        assert_eq!(fuzz_checks::node_session(&genesis, &data), Some(1), "seed {seed}");
     }
     // Before the handshake a block is refused: the peer is cut off, nothing is connected.
     let data =
         fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/node_session/before_handshake")).unwrap();
-    assert_eq!(fuzz_checks::node_session(&data), Some(0));
+    assert_eq!(fuzz_checks::node_session(&genesis, &data), Some(0));
 }
