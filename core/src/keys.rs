@@ -124,18 +124,41 @@ impl PartialEq for SecretKey {
 impl Eq for SecretKey {}
 
 impl PublicKey {
+    /// Whether the prefix is a compressed key's (0x02 or 0x03); decoding refuses any other.
+    pub fn is_compressed_sec1(&self) -> bool {
+        matches!(self.0[0], 0x02 | 0x03)
+    }
+
     pub fn pubkey_hash(&self) -> PubKeyHash {
         PubKeyHash::of_public_key(&self.0)
     }
 
     /// Verifies `signature` over a 32-byte digest; high-S signatures are refused.
     pub fn verify_digest(&self, digest: &[u8; 32], signature: &Signature) -> Result<(), SignatureError> {
+        // p256 also reads 0x05 (a "compact" x-only point) from 33 bytes; tabcoin's keys are
+        // compressed only, whatever path the bytes took here.
+        if !self.is_compressed_sec1() {
+            return Err(SignatureError::InvalidPublicKey);
+        }
         let key = VerifyingKey::from_sec1_bytes(&self.0).map_err(|_| SignatureError::InvalidPublicKey)?;
-        let sig = EcdsaSignature::from_slice(&signature.0).map_err(|_| SignatureError::InvalidEncoding)?;
+        let sig = signature.parse()?;
+        key.verify_prehash(digest, &sig).map_err(|_| SignatureError::Mismatch)
+    }
+}
+
+impl Signature {
+    /// The rules on a signature's own bytes, before any key or message: r and s in range and
+    /// s in the lower half (the ECDSA equation alone accepts either half).
+    pub fn check_form(&self) -> Result<(), SignatureError> {
+        self.parse().map(|_| ())
+    }
+
+    fn parse(&self) -> Result<EcdsaSignature, SignatureError> {
+        let sig = EcdsaSignature::from_slice(&self.0).map_err(|_| SignatureError::InvalidEncoding)?;
         if sig.normalize_s() != sig {
             return Err(SignatureError::HighS);
         }
-        key.verify_prehash(digest, &sig).map_err(|_| SignatureError::Mismatch)
+        Ok(sig)
     }
 }
 
@@ -164,7 +187,7 @@ impl Encoding for PublicKey {
 
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let bytes = r.array::<33>()?;
-        if bytes[0] != 0x02 && bytes[0] != 0x03 {
+        if !PublicKey(bytes).is_compressed_sec1() {
             return Err(DecodeError::Invalid {
                 what: "public key",
                 reason: "not a SEC1 compressed key (prefix must be 0x02 or 0x03)",
@@ -227,6 +250,11 @@ mod tests {
         let mut bytes = [0u8; 64];
         bytes.copy_from_slice(high.to_bytes().as_ref());
         assert_eq!(sk.public_key().verify_digest(&digest, &Signature(bytes)), Err(SignatureError::HighS));
+        // The form rule alone, without key or message, as a shell checking the equation
+        // elsewhere asks it.
+        assert_eq!(Signature(bytes).check_form(), Err(SignatureError::HighS));
+        assert_eq!(sig.check_form(), Ok(()));
+        assert_eq!(Signature([0; 64]).check_form(), Err(SignatureError::InvalidEncoding));
     }
 
     #[test]
@@ -255,7 +283,16 @@ mod tests {
     fn public_key_prefix_is_checked_on_decode() {
         let mut bytes = key(6).public_key().0;
         assert!(PublicKey::from_bytes(&bytes).is_ok());
-        bytes[0] = 0x04;
-        assert!(matches!(PublicKey::from_bytes(&bytes), Err(DecodeError::Invalid { .. })));
+        assert!(PublicKey(bytes).is_compressed_sec1());
+        let digest = sha256(b"prefix");
+        let sig = key(6).sign_digest(&digest);
+        for prefix in [0x00, 0x04, 0x05, 0x06, 0x07] {
+            bytes[0] = prefix;
+            assert!(matches!(PublicKey::from_bytes(&bytes), Err(DecodeError::Invalid { .. })));
+            assert!(!PublicKey(bytes).is_compressed_sec1());
+            // Nor does a key built around the decoder verify (p256 alone reads 0x05 as an
+            // x-only point).
+            assert_eq!(PublicKey(bytes).verify_digest(&digest, &sig), Err(SignatureError::InvalidPublicKey));
+        }
     }
 }

@@ -14,21 +14,32 @@ use std::ops::Range;
 
 use crate::block::Block;
 use crate::chain::ChainState;
-use crate::hash::Wtxid;
+use crate::hash::{Wtxid, sha256};
 use crate::keys::{PublicKey, Signature};
-use crate::tx::{OutPoint, TxOut};
+use crate::tx::{OutPoint, Transaction, TxOut};
 
 /// One signature to check: all it needs, nothing shared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignatureJob {
     pub pubkey: PublicKey,
-    pub digest: [u8; 32],
+    /// What was signed (a sighash preimage): the signature is over its SHA-256. The message
+    /// rather than the digest, so that a shell can hand the job to an ECDSA-P256-SHA256
+    /// implementation that hashes for itself (the browser's WebCrypto).
+    pub message: Vec<u8>,
     pub signature: Signature,
 }
 
 impl SignatureJob {
+    /// Checks the job in full: [`SignatureJob::check_form`], then the ECDSA equation.
     pub fn verify(&self) -> bool {
-        self.pubkey.verify_digest(&self.digest, &self.signature).is_ok()
+        self.pubkey.verify_digest(&sha256(&self.message), &self.signature).is_ok()
+    }
+
+    /// The rules a plain ECDSA-P256-SHA256 verification may not apply: a compressed key's
+    /// prefix (browsers' WebCrypto takes others), and the signature's own form, low S included
+    /// ([`Signature::check_form`]). A shell that checks the equation elsewhere requires this too.
+    pub fn check_form(&self) -> bool {
+        self.pubkey.is_compressed_sec1() && self.signature.check_form().is_ok()
     }
 }
 
@@ -105,7 +116,7 @@ impl SignatureBatch {
                         for (index, input) in tx.spends().iter().enumerate() {
                             batch.jobs.push(SignatureJob {
                                 pubkey: input.pubkey,
-                                digest: tx.sighash(&txid, &amounts, index),
+                                message: Transaction::sighash_preimage(&txid, &amounts, index),
                                 signature: input.signature,
                             });
                         }

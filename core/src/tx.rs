@@ -205,10 +205,15 @@ impl Transaction {
         Amount::checked_sum(self.outputs.iter().map(|o| o.amount))
     }
 
-    /// The digest input `index` signs: SHA-256 of the tag, the txid (which commits to the
-    /// version, every outpoint, every public key and every output), every spent amount, and
-    /// the input's index. ECDSA over it is ECDSA-P256-SHA256 over that preimage.
+    /// The digest input `index` signs: SHA-256 of [`Transaction::sighash_preimage`]. ECDSA
+    /// over it is ECDSA-P256-SHA256 over that preimage.
     pub fn sighash(&self, txid: &Txid, spent_amounts: &[Amount], index: usize) -> [u8; 32] {
+        sha256(&Transaction::sighash_preimage(txid, spent_amounts, index))
+    }
+
+    /// What input `index` signs: the tag, the txid (which commits to the version, every
+    /// outpoint, every public key and every output), every spent amount, and the input's index.
+    pub fn sighash_preimage(txid: &Txid, spent_amounts: &[Amount], index: usize) -> Vec<u8> {
         let mut preimage = Vec::with_capacity(SIGHASH_TAG.len() + 32 + spent_amounts.len() * 8 + 4);
         preimage.extend_from_slice(SIGHASH_TAG);
         preimage.extend_from_slice(txid.as_bytes());
@@ -216,7 +221,7 @@ impl Transaction {
             amount.encode_to(&mut preimage);
         }
         preimage.extend_from_slice(&(index as u32).to_le_bytes());
-        sha256(&preimage)
+        preimage
     }
 
     /// Signs every input with `key`, given the amounts of the outputs they spend (in input order).

@@ -35,7 +35,8 @@ try {
     + `midstate ${(nonce.midstate / 1e6).toFixed(2)} M/s (${nonce.midstateOverPlain.toFixed(2)}x plain)`);
   console.log(`two workers: ${(nonce.twoWorkers / 1e6).toFixed(2)} M/s (${nonce.twoOverOne.toFixed(2)}x one); `
     + `navigator.hardwareConcurrency ${nonce.cores}`);
-  console.log(`P-256 signature checks: one worker ${nonce.verifyOne.toFixed(0)}/s, two workers ${nonce.verifyTwo.toFixed(0)}/s`);
+  console.log(`P-256 signature checks in wasm: one worker ${nonce.verifyOne.toFixed(0)}/s, two workers ${nonce.verifyTwo.toFixed(0)}/s`);
+  console.log(`WebCrypto signature checks: one worker ${nonce.webcryptoOne.toFixed(0)}/s, two workers ${nonce.webcryptoTwo.toFixed(0)}/s`);
   await context.close();
 
   if (chain) {

@@ -35,21 +35,18 @@ mod tests {
     }
 }
 
-/// `count` signature jobs (as the workers get them) signed by one key over distinct digests:
-/// input for the verification benchmark.
+/// `count` signature jobs (as the workers get them) signed by one key over distinct
+/// messages: input for the verification benchmark.
 #[wasm_bindgen]
 pub fn sample_signature_jobs(count: u32) -> Vec<u8> {
     let key = tabcoin_core::SecretKey::from_entropy([9; 32]);
     let jobs: Vec<tabcoin_core::sigcheck::SignatureJob> = (0..count)
         .map(|i| {
-            let mut digest = [0u8; 32];
-            digest[..4].copy_from_slice(&i.to_le_bytes());
-            tabcoin_core::sigcheck::SignatureJob {
-                pubkey: key.public_key(),
-                digest,
-                signature: key.sign_digest(&digest),
-            }
+            let mut message = vec![0u8; 60];
+            message[..4].copy_from_slice(&i.to_le_bytes());
+            let signature = key.sign_digest(&tabcoin_core::hash::sha256(&message));
+            tabcoin_core::sigcheck::SignatureJob { pubkey: key.public_key(), message, signature }
         })
         .collect();
-    crate::workers::encode_signature_jobs(&jobs)
+    crate::sigcheck::encode_signature_jobs(&jobs)
 }

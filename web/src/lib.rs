@@ -1,12 +1,13 @@
-//! tabcoin-web: the browser shell around core's node. It keeps the chain in IndexedDB and
-//! (in the coming steps) carries the node's frames over a WebSocket, drives its timers from a
-//! worker and runs its miners in Web Workers. No consensus or protocol logic lives here.
+//! tabcoin-web: the browser shell around core's node. It keeps the chain in IndexedDB, carries
+//! the node's frames over a WebSocket, drives its timer from a worker and runs its miners and
+//! signature checks in Web Workers. No consensus or protocol logic lives here.
 
 pub mod api;
 pub mod bench;
 pub mod lock;
 pub mod miner;
 pub mod node;
+pub mod sigcheck;
 pub mod store;
 pub mod vault;
 pub mod wallet;

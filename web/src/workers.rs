@@ -13,7 +13,6 @@ use std::rc::Rc;
 use js_sys::{Object, Reflect, Uint8Array};
 use tabcoin_core::Encoding;
 use tabcoin_core::header::BlockHeader;
-use tabcoin_core::keys::{PublicKey, Signature};
 use tabcoin_core::mining::{NonceSearch, SearchOutcome};
 use tabcoin_core::node::MiningJob;
 use tabcoin_core::sigcheck::SignatureJob;
@@ -47,38 +46,6 @@ pub enum Report {
     Failed(String),
     /// The timer worker could not start: the page must tick the node itself.
     TimerFailed,
-}
-
-/// Bytes per signature job in a verification message: key, digest, signature.
-const JOB_BYTES: usize = 33 + 32 + 64;
-
-/// Signature jobs as the bytes posted to a worker.
-pub fn encode_signature_jobs(jobs: &[SignatureJob]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(jobs.len() * JOB_BYTES);
-    for job in jobs {
-        bytes.extend_from_slice(&job.pubkey.0);
-        bytes.extend_from_slice(&job.digest);
-        bytes.extend_from_slice(&job.signature.0);
-    }
-    bytes
-}
-
-/// Checks the signature jobs in `jobs` (as [`encode_signature_jobs`] wrote them): one byte per
-/// job, 1 if its signature is valid. Trailing bytes that make no whole job are ignored.
-#[wasm_bindgen]
-pub fn verify_signatures(jobs: &[u8]) -> Vec<u8> {
-    jobs.chunks_exact(JOB_BYTES)
-        .map(|job| {
-            let mut pubkey = [0u8; 33];
-            let mut digest = [0u8; 32];
-            let mut signature = [0u8; 64];
-            pubkey.copy_from_slice(&job[..33]);
-            digest.copy_from_slice(&job[33..65]);
-            signature.copy_from_slice(&job[65..]);
-            let job = SignatureJob { pubkey: PublicKey(pubkey), digest, signature: Signature(signature) };
-            u8::from(job.verify())
-        })
-        .collect()
 }
 
 /// A header prepared for the nonce search, for a worker.
@@ -441,7 +408,7 @@ impl WorkerPool {
             .verifications
             .insert(id, PendingVerification { jobs: jobs.to_vec(), parts: vec![None; chunks.len()] });
         for (part, chunk) in chunks.iter().enumerate() {
-            let bytes = Uint8Array::from(encode_signature_jobs(chunk).as_slice());
+            let bytes = Uint8Array::from(crate::sigcheck::encode_signature_jobs(chunk).as_slice());
             let message = message(
                 "verify",
                 &[("id", (id as f64).into()), ("part", (part as f64).into()), ("jobs", bytes.into())],
@@ -500,6 +467,11 @@ mod tests {
         panic!("no such report in 15 s: {:?}", reports.borrow());
     }
 
+    fn signed(key: &SecretKey, message: &[u8]) -> SignatureJob {
+        let signature = key.sign_digest(&tabcoin_core::hash::sha256(message));
+        SignatureJob { pubkey: key.public_key(), message: message.to_vec(), signature }
+    }
+
     fn header(bits: tabcoin_core::CompactTarget) -> BlockHeader {
         BlockHeader {
             version: 1,
@@ -553,13 +525,8 @@ mod tests {
     async fn workers_check_signatures_and_answer_in_order() {
         let (pool, reports) = collecting_pool(2);
         let key = SecretKey::from_entropy([5; 32]);
-        let mut jobs: Vec<SignatureJob> = (0..7u8)
-            .map(|i| {
-                let digest = [i; 32];
-                SignatureJob { pubkey: key.public_key(), digest, signature: key.sign_digest(&digest) }
-            })
-            .collect();
-        jobs[2].digest = [99; 32];
+        let mut jobs: Vec<SignatureJob> = (0..7u8).map(|i| signed(&key, &[i; 40])).collect();
+        jobs[2].message = vec![99; 40];
         jobs[5].signature.0[10] ^= 1;
         pool.verify(42, &jobs);
         let Report::Verified { id, results } =
@@ -581,10 +548,8 @@ mod tests {
         let on_report: Rc<dyn Fn(Report)> = Rc::new(move |report| sink.borrow_mut().push(report));
         let pool = WorkerPool::with_scripts(2, 100, on_report, "../../../../no-such-glue.js", None);
         let key = SecretKey::from_entropy([8; 32]);
-        let mut jobs: Vec<SignatureJob> = (0..4u8)
-            .map(|i| SignatureJob { pubkey: key.public_key(), digest: [i; 32], signature: key.sign_digest(&[i; 32]) })
-            .collect();
-        jobs[1].digest = [77; 32];
+        let mut jobs: Vec<SignatureJob> = (0..4u8).map(|i| signed(&key, &[i; 40])).collect();
+        jobs[1].message = vec![77; 40];
         pool.verify(9, &jobs);
         for _ in 0..300 {
             if reports.borrow().iter().any(|r| matches!(r, Report::Verified { .. })) {
@@ -596,16 +561,6 @@ mod tests {
         assert!(reports.iter().any(|r| matches!(r, Report::Failed(_))), "{reports:?}");
         assert!(reports.contains(&Report::Verified { id: 9, results: vec![true, false, true, true] }), "{reports:?}");
         pool.terminate();
-    }
-
-    #[wasm_bindgen_test]
-    fn signature_jobs_round_trip_through_the_worker_encoding() {
-        let key = SecretKey::from_entropy([6; 32]);
-        let job = SignatureJob { pubkey: key.public_key(), digest: [1; 32], signature: key.sign_digest(&[1; 32]) };
-        let mut bytes = encode_signature_jobs(&[job, job]);
-        assert_eq!(verify_signatures(&bytes), vec![1, 1]);
-        bytes.truncate(bytes.len() - 1);
-        assert_eq!(verify_signatures(&bytes), vec![1], "a partial job is not a job");
     }
 
     #[wasm_bindgen_test]

@@ -36,11 +36,11 @@ function measure(worker, mode) {
 
 const SIGNATURES = Number(params.get('signatures') ?? 1000);
 
-function verifyRate(worker, jobs) {
+function verifyRate(worker, jobs, mode) {
   return new Promise((resolve, reject) => {
     worker.onmessage = ({ data }) => (data.valid === data.checked ? resolve(data.checked / data.seconds)
       : reject(new Error(`${data.checked - data.valid} sample signatures did not verify`)));
-    worker.postMessage({ kind: 'run', mode: 'verify', jobs });
+    worker.postMessage({ kind: 'run', mode, jobs });
   });
 }
 
@@ -69,16 +69,18 @@ async function main() {
   };
   await init({ module_or_path: module });
   const jobs = sample_signature_jobs(SIGNATURES);
-  const half = jobs.length / 2 - ((jobs.length / 2) % 129);
-  const oneVerify = [];
-  const twoVerify = [];
-  for (let run = 0; run < RUNS; run++) {
-    oneVerify.push(await verifyRate(workers[0], jobs));
-    const parts = await Promise.all([verifyRate(workers[0], jobs.slice(0, half)), verifyRate(workers[1], jobs.slice(half))]);
-    twoVerify.push(parts[0] + parts[1]);
+  const halves = [sample_signature_jobs(SIGNATURES / 2), sample_signature_jobs(SIGNATURES / 2)];
+  for (const mode of ['verify', 'webcrypto']) {
+    const one = [];
+    const two = [];
+    for (let run = 0; run < RUNS; run++) {
+      one.push(await verifyRate(workers[0], jobs, mode));
+      const parts = await Promise.all(workers.map((worker, i) => verifyRate(worker, halves[i], mode)));
+      two.push(parts[0] + parts[1]);
+    }
+    results[`${mode}One`] = median(one);
+    results[`${mode}Two`] = median(two);
   }
-  results.verifyOne = median(oneVerify);
-  results.verifyTwo = median(twoVerify);
   results.midstateOverPlain = results.midstate / results.plain;
   results.twoOverOne = results.twoWorkers / results.midstate;
   workers.forEach((worker) => worker.terminate());
@@ -87,8 +89,10 @@ async function main() {
     el('dt', { text: 'Plain SHA-256d, one worker' }), el('dd', { text: rate(results.plain) }),
     el('dt', { text: 'Midstate search, one worker' }), el('dd', { text: `${rate(results.midstate)} (${results.midstateOverPlain.toFixed(2)}x plain)` }),
     el('dt', { text: 'Midstate search, two workers' }), el('dd', { text: `${rate(results.twoWorkers)} (${results.twoOverOne.toFixed(2)}x one)` }),
-    el('dt', { text: 'P-256 verifications, one worker' }), el('dd', { text: `${results.verifyOne.toFixed(0)} /s` }),
-    el('dt', { text: 'P-256 verifications, two workers' }), el('dd', { text: `${results.verifyTwo.toFixed(0)} /s` }),
+    el('dt', { text: 'P-256 verifications in wasm, one worker' }), el('dd', { text: `${results.verifyOne.toFixed(0)} /s` }),
+    el('dt', { text: 'P-256 verifications in wasm, two workers' }), el('dd', { text: `${results.verifyTwo.toFixed(0)} /s` }),
+    el('dt', { text: 'WebCrypto verifications, one worker' }), el('dd', { text: `${results.webcryptoOne.toFixed(0)} /s` }),
+    el('dt', { text: 'WebCrypto verifications, two workers' }), el('dd', { text: `${results.webcryptoTwo.toFixed(0)} /s` }),
     el('dt', { text: 'Cores' }), el('dd', { text: String(results.cores) }));
 }
 

@@ -1,5 +1,6 @@
 //! Signature checks handed out as jobs and the results taken back.
 
+use tabcoin_core::hash::sha256;
 use tabcoin_core::sigcheck::SignatureBatch;
 use tabcoin_core::tx::TxInputs;
 use tabcoin_core::validation::TxError;
@@ -42,6 +43,28 @@ fn jobs_cover_every_input_of_a_run_of_blocks() {
     }
     assert_eq!(t.chain.tip(), plain.chain.tip());
     assert_eq!(t.chain.utxos(), plain.chain.utxos());
+}
+
+/// A job carries what its input signed, so that a shell may hand it to an ECDSA-P256-SHA256
+/// that hashes for itself; the form rules such a verifier may skip are core's to check.
+#[test]
+fn a_job_carries_the_signed_message_and_its_form_rules() {
+    let mut t = TestChain::new(&key(1));
+    let blocks = two_blocks(&mut t);
+    let batch = SignatureBatch::for_blocks(&t.chain, &blocks);
+    let payment = &blocks[0].txs[1];
+    let spent = [t.chain.utxos().get(&payment.spends()[0].prev_out).unwrap().output.amount];
+    let job = &batch.jobs[0];
+    assert_eq!(sha256(&job.message), payment.sighash(&payment.txid(), &spent, 0));
+    assert_eq!(job.message, Transaction::sighash_preimage(&payment.txid(), &spent, 0));
+    assert!(batch.jobs.iter().all(|job| job.check_form() && job.verify()));
+
+    let mut bad_prefix = job.clone();
+    bad_prefix.pubkey.0[0] = 0x05;
+    assert!(!bad_prefix.check_form() && !bad_prefix.verify());
+    let mut zero = job.clone();
+    zero.signature.0 = [0; 64];
+    assert!(!zero.check_form() && !zero.verify());
 }
 
 /// A transaction the shell did not vouch for is checked in full when connected.

@@ -63,8 +63,18 @@ if (isWorker()) {
     }
   }
 
-  function verify(message) {
-    const results = glue.verify_signatures(message.jobs);
+  // Made on the first check: it keeps the keys WebCrypto imported.
+  let checker = null;
+
+  async function verify(message) {
+    let results;
+    try {
+      checker ??= new glue.SignatureChecker();
+      results = await checker.verify(message.jobs);
+    } catch (error) {
+      postMessage({ kind: 'failed', error: `the signature checks failed: ${error}` });
+      return;
+    }
     postMessage({ kind: 'verified', id: message.id, part: message.part, results }, [results.buffer]);
   }
 
@@ -98,7 +108,7 @@ if (isWorker()) {
     if (message.kind === 'mine') {
       await mine(message);
     } else if (message.kind === 'verify') {
-      verify(message);
+      await verify(message);
     }
   };
   postMessage({ kind: 'alive' });
