@@ -661,7 +661,8 @@ impl ChainState {
             }
             records.push((hash, record));
         }
-        records.sort_by_key(|(_, r)| r.height);
+        // Parents before children; within a height, in hash order (the store's key order).
+        records.sort_unstable_by_key(|(hash, r)| (r.height, *hash));
 
         let mut state = ChainState::empty(params);
         for (hash, record) in records {

@@ -135,7 +135,7 @@ impl Mempool {
     /// Entries in arrival order.
     pub fn entries(&self) -> Vec<&MempoolEntry> {
         let mut all: Vec<&MempoolEntry> = self.entries.values().collect();
-        all.sort_by_key(|e| e.sequence);
+        all.sort_unstable_by_key(|e| e.sequence);
         all
     }
 
@@ -239,7 +239,7 @@ impl Mempool {
         }
         let ancestors = self.ancestors(tx);
         let mut by_rate: Vec<&MempoolEntry> = self.entries.values().collect();
-        by_rate.sort_by_key(|e| (e.fee_rate, std::cmp::Reverse(e.sequence)));
+        by_rate.sort_unstable_by_key(|e| (e.fee_rate, std::cmp::Reverse(e.sequence)));
         let mut plan = Vec::new();
         let mut leaving: HashSet<Txid> = HashSet::new();
         for entry in by_rate {
@@ -383,7 +383,7 @@ impl Mempool {
         }
         let mut dropped: Vec<Txid> =
             old_txids.into_iter().filter(|t| !self.entries.contains_key(t) && chain.transaction(t).is_none()).collect();
-        dropped.sort();
+        dropped.sort_unstable();
         dropped
     }
 
@@ -405,7 +405,7 @@ impl Mempool {
                 }
             }
         }
-        coins.sort_by_key(|(op, _)| *op);
+        coins.sort_unstable_by_key(|(op, _)| *op);
         coins
     }
 
@@ -435,7 +435,7 @@ impl Mempool {
     /// only after its unconfirmed parents, so the list is in an order a block can hold.
     pub fn select_for_block(&self, max_bytes: usize) -> Vec<&MempoolEntry> {
         let mut candidates: Vec<&MempoolEntry> = self.entries.values().collect();
-        candidates.sort_by_key(|e| (std::cmp::Reverse(e.fee_rate), e.sequence));
+        candidates.sort_unstable_by_key(|e| (std::cmp::Reverse(e.fee_rate), e.sequence));
         let mut chosen: Vec<&MempoolEntry> = Vec::new();
         let mut included: HashSet<Txid> = HashSet::new();
         let mut bytes = 0usize;

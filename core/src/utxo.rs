@@ -126,7 +126,7 @@ impl UtxoSet {
             .flatten()
             .filter_map(|op| self.coins.get(op).map(|c| (*op, *c)))
             .collect();
-        coins.sort_by_key(|(op, _)| *op);
+        coins.sort_unstable_by_key(|(op, _)| *op);
         coins
     }
 
@@ -145,7 +145,7 @@ impl UtxoSet {
     /// Every coin, sorted by outpoint.
     pub fn sorted(&self) -> Vec<(OutPoint, Coin)> {
         let mut all: Vec<(OutPoint, Coin)> = self.coins.iter().map(|(o, c)| (*o, *c)).collect();
-        all.sort_by_key(|(op, _)| *op);
+        all.sort_unstable_by_key(|(op, _)| *op);
         all
     }
 

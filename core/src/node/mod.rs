@@ -311,7 +311,7 @@ impl Node {
     pub fn known_addresses(&self) -> Vec<PeerAddress> {
         let mut list: Vec<PeerAddress> =
             self.addresses.iter().map(|(url, seen)| PeerAddress { url: url.clone(), last_seen: *seen }).collect();
-        list.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.url.cmp(&b.url)));
+        list.sort_unstable_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.url.cmp(&b.url)));
         list
     }
 
