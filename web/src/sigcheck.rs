@@ -17,8 +17,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 use web_sys::{CryptoKey, SubtleCrypto};
 
-/// Bytes of a job before its message: key, signature, the message's length (u16 LE).
-const JOB_HEAD: usize = 33 + 64 + 2;
+/// Bytes of a job before its message: key, signature, the message's length (u32 LE).
+const JOB_HEAD: usize = 33 + 64 + 4;
 
 /// Keys kept imported per worker; a chain's keys repeat, an attacker's need not.
 const MAX_CACHED_KEYS: usize = 4096;
@@ -27,13 +27,12 @@ const MAX_CACHED_KEYS: usize = 4096;
 pub fn encode_signature_jobs(jobs: &[SignatureJob]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(jobs.iter().map(|job| JOB_HEAD + job.message.len()).sum());
     for job in jobs {
-        // Core's sighash preimages are under 100 bytes plus 8 per input; a longer message is
-        // cut, and then fails its check, rather than being misread.
-        let len = u16::try_from(job.message.len()).unwrap_or(u16::MAX);
+        // A sighash preimage is 8 bytes an input plus about 50: far below 4 GiB.
+        let len = u32::try_from(job.message.len()).unwrap_or(u32::MAX);
         bytes.extend_from_slice(&job.pubkey.0);
         bytes.extend_from_slice(&job.signature.0);
         bytes.extend_from_slice(&len.to_le_bytes());
-        bytes.extend_from_slice(&job.message[..usize::from(len)]);
+        bytes.extend_from_slice(&job.message[..len as usize]);
     }
     bytes
 }
@@ -42,7 +41,7 @@ pub fn encode_signature_jobs(jobs: &[SignatureJob]) -> Vec<u8> {
 pub fn decode_signature_jobs(mut bytes: &[u8]) -> Vec<SignatureJob> {
     let mut jobs = Vec::new();
     while let Some((head, rest)) = bytes.split_first_chunk::<JOB_HEAD>() {
-        let len = usize::from(u16::from_le_bytes([head[97], head[98]]));
+        let len = u32::from_le_bytes([head[97], head[98], head[99], head[100]]) as usize;
         let Some((message, rest)) = rest.split_at_checked(len) else { break };
         let mut pubkey = [0u8; 33];
         let mut signature = [0u8; 64];
