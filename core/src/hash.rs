@@ -11,6 +11,22 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// SHA-256 of messages that start with the same prefix: the prefix is absorbed once, each
+/// message's digest costs only its suffix.
+#[derive(Clone)]
+pub struct Sha256Prefixed(Sha256);
+
+impl Sha256Prefixed {
+    pub fn new(prefix: &[u8]) -> Self {
+        Sha256Prefixed(Sha256::new_with_prefix(prefix))
+    }
+
+    /// SHA-256 of the prefix followed by `suffix`.
+    pub fn digest_with(&self, suffix: &[u8]) -> [u8; 32] {
+        self.0.clone().chain_update(suffix).finalize().into()
+    }
+}
+
 /// SHA-256 applied twice, as Bitcoin hashes headers, transactions and checksums.
 pub fn sha256d(data: &[u8]) -> [u8; 32] {
     sha256(&sha256(data))
@@ -199,6 +215,17 @@ impl crate::encode::Encoding for PubKeyHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn a_prefixed_digest_is_the_digest_of_the_whole(prefix in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), suffix in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            let whole = [prefix.as_slice(), suffix.as_slice()].concat();
+            let hasher = Sha256Prefixed::new(&prefix);
+            proptest::prop_assert_eq!(hasher.digest_with(&suffix), sha256(&whole));
+            // The hasher is reused: the first suffix leaves nothing behind.
+            proptest::prop_assert_eq!(hasher.digest_with(&suffix), sha256(&whole));
+        }
+    }
 
     #[test]
     fn sha256d_known_answer() {

@@ -129,6 +129,12 @@ impl PublicKey {
         matches!(self.0[0], 0x02 | 0x03)
     }
 
+    /// Whether the key is a compressed key of a point on P-256, as verifying requires (this
+    /// decompresses the point: a square root).
+    pub fn is_valid_point(&self) -> bool {
+        self.is_compressed_sec1() && VerifyingKey::from_sec1_bytes(&self.0).is_ok()
+    }
+
     pub fn pubkey_hash(&self) -> PubKeyHash {
         PubKeyHash::of_public_key(&self.0)
     }
@@ -264,6 +270,7 @@ mod tests {
         let mut bad_key = key(5).public_key();
         bad_key.0[1..].fill(0xff);
         assert_eq!(bad_key.verify_digest(&digest, &sig), Err(SignatureError::InvalidPublicKey));
+        assert!(!bad_key.is_valid_point() && key(5).public_key().is_valid_point());
         assert_eq!(
             key(5).public_key().verify_digest(&digest, &Signature([0; 64])),
             Err(SignatureError::InvalidEncoding)

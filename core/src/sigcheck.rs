@@ -11,28 +11,73 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::block::Block;
 use crate::chain::ChainState;
-use crate::hash::{Wtxid, sha256};
+use crate::hash::{Sha256Prefixed, Wtxid};
 use crate::keys::{PublicKey, Signature};
 use crate::tx::{OutPoint, Transaction, TxOut};
 
-/// One signature to check: all it needs, nothing shared.
+/// One signature to check: all it needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignatureJob {
     pub pubkey: PublicKey,
-    /// What was signed (a sighash preimage): the signature is over its SHA-256. The message
-    /// rather than the digest, so that a shell can hand the job to an ECDSA-P256-SHA256
-    /// implementation that hashes for itself (the browser's WebCrypto).
-    pub message: Vec<u8>,
+    pub message: SignedMessage,
     pub signature: Signature,
+}
+
+/// What an input signed: its transaction's sighash prefix, then its index (u32 LE). The
+/// signature is over the message's SHA-256. The message rather than the digest, so that a
+/// shell can hand it to an ECDSA-P256-SHA256 that hashes for itself (the browser's
+/// WebCrypto); the prefix is shared by the jobs of one transaction, so jobs take memory in
+/// proportion to the inputs, not to their square (a prefix holds 8 bytes per input).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedMessage {
+    prefix: Arc<[u8]>,
+    index: u32,
+}
+
+impl SignedMessage {
+    pub fn new(prefix: Arc<[u8]>, index: u32) -> Self {
+        SignedMessage { prefix, index }
+    }
+
+    pub fn prefix(&self) -> &Arc<[u8]> {
+        &self.prefix
+    }
+
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The message's length in bytes.
+    pub fn len(&self) -> usize {
+        self.prefix.len() + 4
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The whole message.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.len());
+        bytes.extend_from_slice(&self.prefix);
+        bytes.extend_from_slice(&self.index.to_le_bytes());
+        bytes
+    }
+
+    /// Its SHA-256: the digest the signature is over.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256Prefixed::new(&self.prefix).digest_with(&self.index.to_le_bytes())
+    }
 }
 
 impl SignatureJob {
     /// Checks the job in full: [`SignatureJob::check_form`], then the ECDSA equation.
     pub fn verify(&self) -> bool {
-        self.pubkey.verify_digest(&sha256(&self.message), &self.signature).is_ok()
+        self.pubkey.verify_digest(&self.message.digest(), &self.signature).is_ok()
     }
 
     /// The rules a plain ECDSA-P256-SHA256 verification may not apply: a compressed key's
@@ -112,11 +157,12 @@ impl SignatureBatch {
                     };
                     if let Some(spent) = spent.filter(owned) {
                         let amounts: Vec<_> = spent.iter().map(|o| o.amount).collect();
+                        let prefix: Arc<[u8]> = Transaction::sighash_prefix(&txid, &amounts).into();
                         let start = batch.jobs.len();
                         for (index, input) in tx.spends().iter().enumerate() {
                             batch.jobs.push(SignatureJob {
                                 pubkey: input.pubkey,
-                                message: Transaction::sighash_preimage(&txid, &amounts, index),
+                                message: SignedMessage::new(Arc::clone(&prefix), index as u32),
                                 signature: input.signature,
                             });
                         }

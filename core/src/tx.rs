@@ -4,7 +4,7 @@ use core::fmt;
 
 use crate::amount::Amount;
 use crate::encode::{DecodeError, Encoding, Reader, write_compact_size, write_list, write_var_bytes};
-use crate::hash::{MerkleRoot, PubKeyHash, Txid, Wtxid, sha256};
+use crate::hash::{MerkleRoot, PubKeyHash, Sha256Prefixed, Txid, Wtxid};
 use crate::keys::{PublicKey, SecretKey, Signature, SignatureError};
 
 /// Most inputs or outputs a transaction may declare when decoded (size limits bind earlier).
@@ -205,23 +205,24 @@ impl Transaction {
         Amount::checked_sum(self.outputs.iter().map(|o| o.amount))
     }
 
-    /// The digest input `index` signs: SHA-256 of [`Transaction::sighash_preimage`]. ECDSA
-    /// over it is ECDSA-P256-SHA256 over that preimage.
+    /// The digest input `index` signs: SHA-256 of [`Transaction::sighash_prefix`] followed by
+    /// the index (u32 little-endian). ECDSA over it is ECDSA-P256-SHA256 over that message.
     pub fn sighash(&self, txid: &Txid, spent_amounts: &[Amount], index: usize) -> [u8; 32] {
-        sha256(&Transaction::sighash_preimage(txid, spent_amounts, index))
+        Sha256Prefixed::new(&Transaction::sighash_prefix(txid, spent_amounts))
+            .digest_with(&(index as u32).to_le_bytes())
     }
 
-    /// What input `index` signs: the tag, the txid (which commits to the version, every
-    /// outpoint, every public key and every output), every spent amount, and the input's index.
-    pub fn sighash_preimage(txid: &Txid, spent_amounts: &[Amount], index: usize) -> Vec<u8> {
-        let mut preimage = Vec::with_capacity(SIGHASH_TAG.len() + 32 + spent_amounts.len() * 8 + 4);
-        preimage.extend_from_slice(SIGHASH_TAG);
-        preimage.extend_from_slice(txid.as_bytes());
+    /// What every input signs before its own index: the tag, the txid (which commits to the
+    /// version, every outpoint, every public key and every output) and every spent amount.
+    /// Shared by all inputs, so checking a transaction's inputs hashes it once, not once each.
+    pub fn sighash_prefix(txid: &Txid, spent_amounts: &[Amount]) -> Vec<u8> {
+        let mut prefix = Vec::with_capacity(SIGHASH_TAG.len() + 32 + spent_amounts.len() * 8);
+        prefix.extend_from_slice(SIGHASH_TAG);
+        prefix.extend_from_slice(txid.as_bytes());
         for amount in spent_amounts {
-            amount.encode_to(&mut preimage);
+            amount.encode_to(&mut prefix);
         }
-        preimage.extend_from_slice(&(index as u32).to_le_bytes());
-        preimage
+        prefix
     }
 
     /// Signs every input with `key`, given the amounts of the outputs they spend (in input order).
@@ -233,8 +234,9 @@ impl Transaction {
                 input.pubkey = pubkey;
             }
         }
-        let txid = self.txid();
-        let digests: Vec<[u8; 32]> = (0..self.spends().len()).map(|i| self.sighash(&txid, spent_amounts, i)).collect();
+        let sighasher = Sha256Prefixed::new(&Transaction::sighash_prefix(&self.txid(), spent_amounts));
+        let digests: Vec<[u8; 32]> =
+            (0..self.spends().len()).map(|i| sighasher.digest_with(&(i as u32).to_le_bytes())).collect();
         if let TxInputs::Spend(inputs) = &mut self.inputs {
             for (input, digest) in inputs.iter_mut().zip(&digests) {
                 input.signature = key.sign_digest(digest);
@@ -245,13 +247,13 @@ impl Transaction {
     /// Checks every input against the outputs it spends (`spent[i]` for input `i`): the key must
     /// hash to the output's pubkey hash and the signature must be valid and low-S.
     pub fn verify_inputs(&self, spent: &[TxOut]) -> Result<(), InputError> {
-        let txid = self.txid();
         let amounts: Vec<Amount> = spent.iter().map(|o| o.amount).collect();
+        let sighasher = Sha256Prefixed::new(&Transaction::sighash_prefix(&self.txid(), &amounts));
         for (index, (input, prev)) in self.spends().iter().zip(spent).enumerate() {
             if input.pubkey.pubkey_hash() != prev.pubkey_hash {
                 return Err(InputError::KeyMismatch { input: index });
             }
-            let digest = self.sighash(&txid, &amounts, index);
+            let digest = sighasher.digest_with(&(index as u32).to_le_bytes());
             input
                 .pubkey
                 .verify_digest(&digest, &input.signature)

@@ -35,17 +35,20 @@ mod tests {
     }
 }
 
-/// `count` signature jobs (as the workers get them) signed by one key over distinct
-/// messages: input for the verification benchmark.
+/// `count` signature jobs (as the workers get them) signed by one key, one transaction's
+/// worth each (a 60-byte prefix of its own): input for the verification benchmark.
 #[wasm_bindgen]
 pub fn sample_signature_jobs(count: u32) -> Vec<u8> {
+    use std::sync::Arc;
+    use tabcoin_core::sigcheck::{SignatureJob, SignedMessage};
     let key = tabcoin_core::SecretKey::from_entropy([9; 32]);
-    let jobs: Vec<tabcoin_core::sigcheck::SignatureJob> = (0..count)
+    let jobs: Vec<SignatureJob> = (0..count)
         .map(|i| {
-            let mut message = vec![0u8; 60];
-            message[..4].copy_from_slice(&i.to_le_bytes());
-            let signature = key.sign_digest(&tabcoin_core::hash::sha256(&message));
-            tabcoin_core::sigcheck::SignatureJob { pubkey: key.public_key(), message, signature }
+            let mut prefix = vec![0u8; 60];
+            prefix[..4].copy_from_slice(&i.to_le_bytes());
+            let message = SignedMessage::new(Arc::from(prefix), 0);
+            let signature = key.sign_digest(&message.digest());
+            SignatureJob { pubkey: key.public_key(), message, signature }
         })
         .collect();
     crate::sigcheck::encode_signature_jobs(&jobs)

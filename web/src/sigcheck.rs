@@ -1,58 +1,89 @@
 //! Signature checks in a worker. Where the page is a secure context (https, or http on
-//! localhost) the browser's own ECDSA-P256-SHA256 (WebCrypto, native code: about four times
+//! localhost) the browser's own ECDSA-P256-SHA256 (WebCrypto, native code: about six times
 //! the rate of this module's P-256 in wasm) checks the equation; core's P-256 checks it
-//! elsewhere. Core decides: its form rules (low S) come first, and a signature WebCrypto
-//! refuses, or whose key it cannot import, is checked again by core, so the two can only
-//! differ on a signature both call valid.
+//! elsewhere. Core decides: its form rules (key prefix, low S) come first, only keys core
+//! reads as points are imported, and a signature WebCrypto refuses, or whose key it cannot
+//! import, is checked again by core, so the two can only differ on a signature both call
+//! valid.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use tabcoin_core::keys::{PublicKey, Signature};
-use tabcoin_core::sigcheck::SignatureJob;
+use tabcoin_core::sigcheck::{SignatureJob, SignedMessage};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 use web_sys::{CryptoKey, SubtleCrypto};
 
-/// Bytes of a job before its message: key, signature, the message's length (u32 LE).
-const JOB_HEAD: usize = 33 + 64 + 4;
+/// Bytes of a job after its transaction's prefix: key, signature, input index (u32 LE).
+const JOB_BYTES: usize = 33 + 64 + 4;
+
+/// Message bytes handed to WebCrypto at once: it copies each message, and one transaction's
+/// messages together grow with the square of its inputs.
+const MAX_BYTES_IN_FLIGHT: usize = 4 << 20;
 
 /// Keys kept imported per worker; a chain's keys repeat, an attacker's need not.
 const MAX_CACHED_KEYS: usize = 4096;
 
-/// Signature jobs as the bytes posted to a worker.
+fn push_u32(bytes: &mut Vec<u8>, value: usize) {
+    // Prefixes are bounded by a block's size and jobs by its inputs: far below 4 GiB.
+    bytes.extend_from_slice(&u32::try_from(value).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+/// Signature jobs as the bytes posted to a worker: for each run of jobs sharing a prefix, the
+/// prefix's length (u32 LE), the prefix, the number of jobs (u32 LE), then each job's key,
+/// signature and index. A prefix goes once, as in memory.
 pub fn encode_signature_jobs(jobs: &[SignatureJob]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(jobs.iter().map(|job| JOB_HEAD + job.message.len()).sum());
-    for job in jobs {
-        // A sighash preimage is 8 bytes an input plus about 50: far below 4 GiB.
-        let len = u32::try_from(job.message.len()).unwrap_or(u32::MAX);
-        bytes.extend_from_slice(&job.pubkey.0);
-        bytes.extend_from_slice(&job.signature.0);
-        bytes.extend_from_slice(&len.to_le_bytes());
-        bytes.extend_from_slice(&job.message[..len as usize]);
+    let mut bytes = Vec::new();
+    let mut rest = jobs;
+    while let Some(first) = rest.first() {
+        let prefix = first.message.prefix();
+        let run = rest.iter().take_while(|job| Arc::ptr_eq(job.message.prefix(), prefix)).count();
+        push_u32(&mut bytes, prefix.len());
+        bytes.extend_from_slice(prefix);
+        push_u32(&mut bytes, run);
+        for job in &rest[..run] {
+            bytes.extend_from_slice(&job.pubkey.0);
+            bytes.extend_from_slice(&job.signature.0);
+            bytes.extend_from_slice(&job.message.index().to_le_bytes());
+        }
+        rest = &rest[run..];
     }
     bytes
+}
+
+fn take_u32(bytes: &mut &[u8]) -> Option<usize> {
+    let (value, rest) = bytes.split_first_chunk::<4>()?;
+    *bytes = rest;
+    usize::try_from(u32::from_le_bytes(*value)).ok()
 }
 
 /// The jobs [`encode_signature_jobs`] wrote; trailing bytes that make no whole job are ignored.
 pub fn decode_signature_jobs(mut bytes: &[u8]) -> Vec<SignatureJob> {
     let mut jobs = Vec::new();
-    while let Some((head, rest)) = bytes.split_first_chunk::<JOB_HEAD>() {
-        let len = u32::from_le_bytes([head[97], head[98], head[99], head[100]]) as usize;
-        let Some((message, rest)) = rest.split_at_checked(len) else { break };
-        let mut pubkey = [0u8; 33];
-        let mut signature = [0u8; 64];
-        pubkey.copy_from_slice(&head[..33]);
-        signature.copy_from_slice(&head[33..97]);
-        jobs.push(SignatureJob {
-            pubkey: PublicKey(pubkey),
-            message: message.to_vec(),
-            signature: Signature(signature),
-        });
+    while let Some(len) = take_u32(&mut bytes) {
+        let Some((prefix, rest)) = bytes.split_at_checked(len) else { break };
+        let prefix: Arc<[u8]> = prefix.into();
         bytes = rest;
+        let Some(count) = take_u32(&mut bytes) else { break };
+        for _ in 0..count {
+            let Some((job, rest)) = bytes.split_first_chunk::<JOB_BYTES>() else { return jobs };
+            bytes = rest;
+            let mut pubkey = [0u8; 33];
+            let mut signature = [0u8; 64];
+            pubkey.copy_from_slice(&job[..33]);
+            signature.copy_from_slice(&job[33..97]);
+            let index = u32::from_le_bytes([job[97], job[98], job[99], job[100]]);
+            jobs.push(SignatureJob {
+                pubkey: PublicKey(pubkey),
+                message: SignedMessage::new(Arc::clone(&prefix), index),
+                signature: Signature(signature),
+            });
+        }
     }
     jobs
 }
@@ -135,8 +166,27 @@ impl Checker {
             return jobs.iter().map(SignatureJob::verify).collect();
         };
         self.import_keys(subtle, jobs).await;
+        let mut results = Vec::with_capacity(jobs.len());
+        let mut rest = jobs;
+        while !rest.is_empty() {
+            // At least one job a window, however long its message.
+            let mut bytes = 0;
+            let window = 1 + rest[1..]
+                .iter()
+                .take_while(|job| {
+                    bytes += job.message.len();
+                    bytes <= MAX_BYTES_IN_FLIGHT
+                })
+                .count();
+            results.extend(self.check_window(subtle, &rest[..window]).await);
+            rest = &rest[window..];
+        }
+        results
+    }
+
+    /// Starts every check of `jobs` before awaiting any: WebCrypto runs them off this thread.
+    async fn check_window(&self, subtle: &SubtleCrypto, jobs: &[SignatureJob]) -> Vec<bool> {
         let params = ecdsa_params(("hash", "SHA-256"));
-        // Every check is started before any is awaited: WebCrypto runs them off this thread.
         let started: Vec<Option<Promise>> = {
             let keys = self.keys.borrow();
             jobs.iter()
@@ -145,9 +195,8 @@ impl Checker {
                     if !job.check_form() {
                         return None;
                     }
-                    subtle
-                        .verify_with_object_and_u8_array_and_u8_array(&params, key, &job.signature.0, &job.message)
-                        .ok()
+                    let message = job.message.to_bytes();
+                    subtle.verify_with_object_and_u8_array_and_u8_array(&params, key, &job.signature.0, &message).ok()
                 })
                 .collect()
         };
@@ -179,6 +228,11 @@ impl Checker {
                 }
             }
         }
+        // Only keys core reads as points go to WebCrypto, so that a browser lax about a key's
+        // encoding can never accept a signature for a key core refuses.
+        let (wanted, refused): (Vec<[u8; 33]>, Vec<[u8; 33]>) =
+            wanted.into_iter().partition(|key| PublicKey(*key).is_valid_point());
+        self.remember(refused.into_iter().map(|key| (key, None)).collect());
         if wanted.is_empty() {
             return;
         }
@@ -192,11 +246,15 @@ impl Checker {
         for import in imports {
             imported.push(settle(import).await.map(JsValue::unchecked_into::<CryptoKey>));
         }
+        self.remember(wanted.into_iter().zip(imported).collect());
+    }
+
+    fn remember(&self, entries: Vec<([u8; 33], Option<CryptoKey>)>) {
         let mut keys = self.keys.borrow_mut();
-        if keys.len() + wanted.len() > MAX_CACHED_KEYS {
+        if keys.len() + entries.len() > MAX_CACHED_KEYS {
             keys.clear();
         }
-        keys.extend(wanted.into_iter().zip(imported));
+        keys.extend(entries);
     }
 }
 
@@ -204,7 +262,6 @@ impl Checker {
 mod tests {
     use super::*;
     use tabcoin_core::SecretKey;
-    use tabcoin_core::hash::sha256;
     use wasm_bindgen_test::*;
 
     /// The order of P-256, big-endian.
@@ -213,12 +270,14 @@ mod tests {
         0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
     ];
 
-    fn signed(key: &SecretKey, message: &[u8]) -> SignatureJob {
-        SignatureJob {
-            pubkey: key.public_key(),
-            message: message.to_vec(),
-            signature: key.sign_digest(&sha256(message)),
-        }
+    fn signed_with(key: &SecretKey, prefix: &Arc<[u8]>, index: u32) -> SignatureJob {
+        let message = SignedMessage::new(Arc::clone(prefix), index);
+        let signature = key.sign_digest(&message.digest());
+        SignatureJob { pubkey: key.public_key(), message, signature }
+    }
+
+    fn signed(key: &SecretKey, prefix: &[u8]) -> SignatureJob {
+        signed_with(key, &Arc::from(prefix), 0)
     }
 
     /// `s` replaced by `order - s`: the same signature for the ECDSA equation, high S for core.
@@ -234,14 +293,31 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    fn jobs_round_trip_through_the_worker_encoding() {
+    fn jobs_round_trip_through_the_worker_encoding_with_each_prefix_once() {
         let key = SecretKey::from_entropy([6; 32]);
-        let jobs = vec![signed(&key, b"one"), signed(&key, b""), signed(&key, &[7; 300])];
+        let shared: Arc<[u8]> = Arc::from(&[7u8; 300][..]);
+        let jobs = vec![signed(&key, b"one"), signed_with(&key, &shared, 0), signed_with(&key, &shared, 1)];
         let mut bytes = encode_signature_jobs(&jobs);
-        assert_eq!(decode_signature_jobs(&bytes), jobs);
+        assert_eq!(bytes.len(), (4 + 3 + 4 + JOB_BYTES) + (4 + 300 + 4 + 2 * JOB_BYTES));
+        let decoded = decode_signature_jobs(&bytes);
+        assert_eq!(decoded, jobs);
+        assert!(Arc::ptr_eq(decoded[1].message.prefix(), decoded[2].message.prefix()));
         assert_eq!(verify_signatures(&bytes), vec![1, 1, 1]);
         bytes.truncate(bytes.len() - 1);
         assert_eq!(decode_signature_jobs(&bytes), jobs[..2], "a partial job is not a job");
+        assert_eq!(decode_signature_jobs(&[]), vec![]);
+        assert_eq!(decode_signature_jobs(&[0xff; 9]), vec![], "a prefix longer than the bytes");
+    }
+
+    /// Long messages go to WebCrypto a window of a few MiB at a time, all still checked there.
+    #[wasm_bindgen_test]
+    async fn long_messages_are_checked_a_window_at_a_time() {
+        let checker = SignatureChecker::new();
+        let key = SecretKey::from_entropy([3; 32]);
+        let prefix: Arc<[u8]> = vec![9u8; 3 << 20].into();
+        let jobs: Vec<SignatureJob> = (0..3).map(|i| signed_with(&key, &prefix, i)).collect();
+        assert_eq!(checker.inner.check(&jobs).await, vec![true; 3]);
+        assert_eq!(checker.checked_by_core(), 0);
     }
 
     /// WebCrypto checks the valid signatures itself, and what it would accept but core's rules
@@ -254,7 +330,7 @@ mod tests {
         let bob = SecretKey::from_entropy([2; 32]);
         let valid = [signed(&alice, b"pay bob"), signed(&bob, b"pay alice"), signed(&alice, &[0; 200])];
         let mut wrong_message = signed(&alice, b"pay bob");
-        wrong_message.message[0] ^= 1;
+        wrong_message.message = SignedMessage::new(Arc::clone(wrong_message.message.prefix()), 1);
         let mut flipped = signed(&bob, b"pay alice");
         flipped.signature.0[5] ^= 1;
         let mut zero_r = signed(&alice, b"r");

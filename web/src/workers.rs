@@ -467,9 +467,10 @@ mod tests {
         panic!("no such report in 15 s: {:?}", reports.borrow());
     }
 
-    fn signed(key: &SecretKey, message: &[u8]) -> SignatureJob {
-        let signature = key.sign_digest(&tabcoin_core::hash::sha256(message));
-        SignatureJob { pubkey: key.public_key(), message: message.to_vec(), signature }
+    fn signed(key: &SecretKey, prefix: &[u8]) -> SignatureJob {
+        let message = tabcoin_core::sigcheck::SignedMessage::new(prefix.into(), 0);
+        let signature = key.sign_digest(&message.digest());
+        SignatureJob { pubkey: key.public_key(), message, signature }
     }
 
     fn header(bits: tabcoin_core::CompactTarget) -> BlockHeader {
@@ -526,7 +527,7 @@ mod tests {
         let (pool, reports) = collecting_pool(2);
         let key = SecretKey::from_entropy([5; 32]);
         let mut jobs: Vec<SignatureJob> = (0..7u8).map(|i| signed(&key, &[i; 40])).collect();
-        jobs[2].message = vec![99; 40];
+        jobs[2].message = tabcoin_core::sigcheck::SignedMessage::new(vec![99; 40].into(), 0);
         jobs[5].signature.0[10] ^= 1;
         pool.verify(42, &jobs);
         let Report::Verified { id, results } =
@@ -549,7 +550,7 @@ mod tests {
         let pool = WorkerPool::with_scripts(2, 100, on_report, "../../../../no-such-glue.js", None);
         let key = SecretKey::from_entropy([8; 32]);
         let mut jobs: Vec<SignatureJob> = (0..4u8).map(|i| signed(&key, &[i; 40])).collect();
-        jobs[1].message = vec![77; 40];
+        jobs[1].message = tabcoin_core::sigcheck::SignedMessage::new(vec![77; 40].into(), 0);
         pool.verify(9, &jobs);
         for _ in 0..300 {
             if reports.borrow().iter().any(|r| matches!(r, Report::Verified { .. })) {

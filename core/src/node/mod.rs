@@ -1016,7 +1016,13 @@ impl Node {
                 return;
             }
         }
-        if self.config.parallel_signatures && self.extends_verification_run(&block) {
+        // Handing out a block's signature checks costs work in proportion to its body: only a
+        // body that passes the checks needing no chain (proof of work, Merkle root, sizes) is
+        // handed out; any other is refused at once by `process_block`.
+        if self.config.parallel_signatures
+            && self.extends_verification_run(&block)
+            && crate::validation::check_block(&block, &self.config.params).is_ok()
+        {
             self.verify_queue.push((block, Some(peer)));
             self.start_verification(false);
         } else {

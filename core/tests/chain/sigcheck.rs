@@ -55,8 +55,12 @@ fn a_job_carries_the_signed_message_and_its_form_rules() {
     let payment = &blocks[0].txs[1];
     let spent = [t.chain.utxos().get(&payment.spends()[0].prev_out).unwrap().output.amount];
     let job = &batch.jobs[0];
-    assert_eq!(sha256(&job.message), payment.sighash(&payment.txid(), &spent, 0));
-    assert_eq!(job.message, Transaction::sighash_preimage(&payment.txid(), &spent, 0));
+    assert_eq!(sha256(&job.message.to_bytes()), payment.sighash(&payment.txid(), &spent, 0));
+    assert_eq!(job.message.digest(), payment.sighash(&payment.txid(), &spent, 0));
+    let mut expected = Transaction::sighash_prefix(&payment.txid(), &spent);
+    expected.extend_from_slice(&0u32.to_le_bytes());
+    assert_eq!(job.message.to_bytes(), expected);
+    assert_eq!(job.message.len(), expected.len());
     assert!(batch.jobs.iter().all(|job| job.check_form() && job.verify()));
 
     let mut bad_prefix = job.clone();
@@ -65,6 +69,33 @@ fn a_job_carries_the_signed_message_and_its_form_rules() {
     let mut zero = job.clone();
     zero.signature.0 = [0; 64];
     assert!(!zero.check_form() && !zero.verify());
+}
+
+/// The jobs of one transaction share its sighash prefix (8 bytes an input), so a
+/// transaction's jobs take memory in proportion to its inputs, not to their square.
+#[test]
+fn the_jobs_of_a_transaction_share_its_prefix() {
+    let mut t = TestChain::new(&key(1));
+    let mut scratch = TestChain::new(&key(1));
+    scratch.now = t.now;
+    let mut blocks = Vec::new();
+    for _ in 0..2 {
+        let pay = scratch.pay(&key(1), &key(2), coins(2), Amount::ZERO);
+        scratch.submit(pay).unwrap();
+        blocks.push(scratch.mine(&key(3)));
+    }
+    let both = scratch.pay(&key(2), &key(4), coins(3), Amount::ZERO);
+    assert_eq!(both.spends().len(), 2);
+    scratch.submit(both).unwrap();
+    blocks.push(scratch.mine(&key(3)));
+    t.now = scratch.now;
+
+    let batch = SignatureBatch::for_blocks(&t.chain, &blocks);
+    let (first, second) = (&batch.jobs[2], &batch.jobs[3]);
+    assert!(std::sync::Arc::ptr_eq(first.message.prefix(), second.message.prefix()));
+    assert_eq!((first.message.index(), second.message.index()), (0, 1));
+    assert!(!std::sync::Arc::ptr_eq(batch.jobs[0].message.prefix(), first.message.prefix()));
+    assert!(batch.jobs.iter().all(|job| job.verify()));
 }
 
 /// A transaction the shell did not vouch for is checked in full when connected.

@@ -272,6 +272,40 @@ fn a_forged_signature_is_caught_when_checks_run_in_the_shell() {
     assert_eq!(f.node.chain().unwrap().height(), 0);
 }
 
+/// A body that does not match its header gets no signature checks handed out (they cost in
+/// proportion to the body): it is refused at once, and its sender cut off.
+#[test]
+fn a_block_whose_body_fails_its_header_is_refused_before_its_checks_are_handed_out() {
+    let params = ChainParams::test();
+    let mut keys = KeySet::new();
+    let owner = keys.generate([3; 32], &params).unwrap();
+    let genesis = create_genesis(&params, &owner, 1_700_000_000).unwrap();
+    let (chain, _) = ChainState::new(params.clone(), genesis).unwrap();
+    let cfg = tabcoin_core::node::NodeConfig { parallel_signatures: true, ..config(Role::Wallet, OUR_NONCE) };
+    let mut f = Fixture { node: Node::new(cfg, Some(chain.clone())), keys, owner, magic: params.magic };
+    handshake(&mut f, 1);
+
+    let coins = f.node.mempool().spendable_coins(&chain, &owner.pubkey_hash);
+    let request = PaymentRequest { from: owner, to: owner, amount: Amount::from_coins(1).unwrap(), fee: Amount::ZERO };
+    let tx = build_payment(&f.keys, &params, &coins, &request).unwrap();
+    let spec = TemplateSpec {
+        parent: chain.tip(),
+        payee: owner.pubkey_hash,
+        now: NOW / 1000,
+        txs: vec![tx.clone()],
+        fees: Amount::ZERO,
+        message: vec![],
+    };
+    let mut block = build_template(&chain, spec).unwrap().mine().unwrap();
+    // The header (and its proof of work) stays; the body carries the payment twice more.
+    block.txs.extend([tx.clone(), tx]);
+    f.node.received(1, &Message::Block(block).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    assert!(!out.iter().any(|o| matches!(o, Output::Verify { .. })), "no checks handed out: {out:?}");
+    assert!(matches!(disconnect_reason(&out, 1), Some(DisconnectReason::InvalidBlock(BlockError::BadMerkleRoot))));
+    assert_eq!(f.node.chain().unwrap().height(), 0);
+}
+
 /// Headers must carry the difficulty the chain requires, checked before any body is asked for.
 #[test]
 fn headers_with_the_wrong_difficulty_cut_the_sender_off() {
