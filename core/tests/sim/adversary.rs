@@ -225,10 +225,9 @@ fn a_silent_peer_times_out_and_a_live_one_is_pinged() {
     assert_eq!(disconnect_reason(&drain(&mut f), 2), Some(DisconnectReason::PingTimeout));
 }
 
-/// With signature checks handed to the shell, a block with a forged signature is still
-/// caught: the failed job leaves the transaction unvouched for, the node checks it itself.
-#[test]
-fn a_forged_signature_is_caught_when_checks_run_in_the_shell() {
+/// A node that hands its signature checks to the shell, after a handshake with peer 1; its
+/// chain; and a payment of its owner's, signed.
+fn shell_checking_node() -> (Fixture, ChainState, tabcoin_core::Transaction) {
     let params = ChainParams::test();
     let mut keys = KeySet::new();
     let owner = keys.generate([3; 32], &params).unwrap();
@@ -240,18 +239,31 @@ fn a_forged_signature_is_caught_when_checks_run_in_the_shell() {
 
     let coins = f.node.mempool().spendable_coins(&chain, &owner.pubkey_hash);
     let request = PaymentRequest { from: owner, to: owner, amount: Amount::from_coins(1).unwrap(), fee: Amount::ZERO };
-    let mut tx = build_payment(&f.keys, &params, &coins, &request).unwrap();
-    tx.outputs[0].amount = Amount::from_coins(2).unwrap();
-    tx.outputs[1].amount = Amount::from_coins(8).unwrap();
+    let tx = build_payment(&f.keys, &params, &coins, &request).unwrap();
+    (f, chain, tx)
+}
+
+/// A block on `chain`'s tip paying `f`'s owner, carrying `txs`.
+fn mined_on(chain: &ChainState, f: &Fixture, txs: Vec<tabcoin_core::Transaction>) -> tabcoin_core::Block {
     let spec = TemplateSpec {
         parent: chain.tip(),
-        payee: owner.pubkey_hash,
+        payee: f.owner.pubkey_hash,
         now: NOW / 1000,
-        txs: vec![tx],
+        txs,
         fees: Amount::ZERO,
         message: vec![],
     };
-    let block = build_template(&chain, spec).unwrap().mine().unwrap();
+    build_template(chain, spec).unwrap().mine().unwrap()
+}
+
+/// With signature checks handed to the shell, a block with a forged signature is still
+/// caught: the failed job leaves the transaction unvouched for, the node checks it itself.
+#[test]
+fn a_forged_signature_is_caught_when_checks_run_in_the_shell() {
+    let (mut f, chain, mut tx) = shell_checking_node();
+    tx.outputs[0].amount = Amount::from_coins(2).unwrap();
+    tx.outputs[1].amount = Amount::from_coins(8).unwrap();
+    let block = mined_on(&chain, &f, vec![tx]);
     f.node.received(1, &Message::Block(block).to_frame(f.magic), NOW);
     let out = drain(&mut f);
     let (id, jobs) = out
@@ -276,27 +288,8 @@ fn a_forged_signature_is_caught_when_checks_run_in_the_shell() {
 /// proportion to the body): it is refused at once, and its sender cut off.
 #[test]
 fn a_block_whose_body_fails_its_header_is_refused_before_its_checks_are_handed_out() {
-    let params = ChainParams::test();
-    let mut keys = KeySet::new();
-    let owner = keys.generate([3; 32], &params).unwrap();
-    let genesis = create_genesis(&params, &owner, 1_700_000_000).unwrap();
-    let (chain, _) = ChainState::new(params.clone(), genesis).unwrap();
-    let cfg = tabcoin_core::node::NodeConfig { parallel_signatures: true, ..config(Role::Wallet, OUR_NONCE) };
-    let mut f = Fixture { node: Node::new(cfg, Some(chain.clone())), keys, owner, magic: params.magic };
-    handshake(&mut f, 1);
-
-    let coins = f.node.mempool().spendable_coins(&chain, &owner.pubkey_hash);
-    let request = PaymentRequest { from: owner, to: owner, amount: Amount::from_coins(1).unwrap(), fee: Amount::ZERO };
-    let tx = build_payment(&f.keys, &params, &coins, &request).unwrap();
-    let spec = TemplateSpec {
-        parent: chain.tip(),
-        payee: owner.pubkey_hash,
-        now: NOW / 1000,
-        txs: vec![tx.clone()],
-        fees: Amount::ZERO,
-        message: vec![],
-    };
-    let mut block = build_template(&chain, spec).unwrap().mine().unwrap();
+    let (mut f, chain, tx) = shell_checking_node();
+    let mut block = mined_on(&chain, &f, vec![tx.clone()]);
     // The header (and its proof of work) stays; the body carries the payment twice more.
     block.txs.extend([tx.clone(), tx]);
     f.node.received(1, &Message::Block(block).to_frame(f.magic), NOW);
