@@ -15,6 +15,7 @@ use crate::header::BlockHeader;
 use crate::params::ChainParams;
 use crate::pow::{CompactTarget, Work};
 use crate::sigcheck::{SignatureMode, VerifiedTxs};
+use crate::sort;
 use crate::store::{IndexRecord, META_TIP, MemoryStore, Table, WriteBatch, outpoint_key};
 use crate::tx::{OutPoint, Transaction, TxOut};
 use crate::utxo::{BlockUndo, Coin, UtxoSet};
@@ -662,7 +663,7 @@ impl ChainState {
             records.push((hash, record));
         }
         // Parents before children; within a height, in hash order (the store's key order).
-        records.sort_unstable_by_key(|(hash, r)| (r.height, *hash));
+        sort::sort_by_key(&mut records, |(hash, r)| (r.height, *hash));
 
         let mut state = ChainState::empty(params);
         for (hash, record) in records {

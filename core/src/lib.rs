@@ -24,6 +24,7 @@ pub mod pow;
 pub mod protocol;
 pub mod query;
 pub mod sigcheck;
+mod sort;
 pub mod store;
 pub mod template;
 pub mod tx;

@@ -9,6 +9,7 @@ use crate::amount::Amount;
 use crate::chain::{BlockAccepted, ChainState};
 use crate::hash::{PubKeyHash, Txid};
 use crate::params::FeeRate;
+use crate::sort;
 use crate::tx::{OutPoint, Transaction, TxOut};
 use crate::validation::{TxError, check_transaction};
 
@@ -135,7 +136,7 @@ impl Mempool {
     /// Entries in arrival order.
     pub fn entries(&self) -> Vec<&MempoolEntry> {
         let mut all: Vec<&MempoolEntry> = self.entries.values().collect();
-        all.sort_unstable_by_key(|e| e.sequence);
+        sort::sort_by_key(&mut all, |e| e.sequence);
         all
     }
 
@@ -239,7 +240,7 @@ impl Mempool {
         }
         let ancestors = self.ancestors(tx);
         let mut by_rate: Vec<&MempoolEntry> = self.entries.values().collect();
-        by_rate.sort_unstable_by_key(|e| (e.fee_rate, std::cmp::Reverse(e.sequence)));
+        sort::sort_by_key(&mut by_rate, |e| (e.fee_rate, std::cmp::Reverse(e.sequence)));
         let mut plan = Vec::new();
         let mut leaving: HashSet<Txid> = HashSet::new();
         for entry in by_rate {
@@ -383,7 +384,7 @@ impl Mempool {
         }
         let mut dropped: Vec<Txid> =
             old_txids.into_iter().filter(|t| !self.entries.contains_key(t) && chain.transaction(t).is_none()).collect();
-        dropped.sort_unstable();
+        sort::sort(&mut dropped);
         dropped
     }
 
@@ -405,7 +406,7 @@ impl Mempool {
                 }
             }
         }
-        coins.sort_unstable_by_key(|(op, _)| *op);
+        sort::sort_by_key(&mut coins, |(op, _)| *op);
         coins
     }
 
@@ -435,7 +436,7 @@ impl Mempool {
     /// only after its unconfirmed parents, so the list is in an order a block can hold.
     pub fn select_for_block(&self, max_bytes: usize) -> Vec<&MempoolEntry> {
         let mut candidates: Vec<&MempoolEntry> = self.entries.values().collect();
-        candidates.sort_unstable_by_key(|e| (std::cmp::Reverse(e.fee_rate), e.sequence));
+        sort::sort_by_key(&mut candidates, |e| (std::cmp::Reverse(e.fee_rate), e.sequence));
         let mut chosen: Vec<&MempoolEntry> = Vec::new();
         let mut included: HashSet<Txid> = HashSet::new();
         let mut bytes = 0usize;

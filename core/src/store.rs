@@ -4,7 +4,7 @@
 //! [`WriteBatch`]; the shell writes it in one transaction (redb, IndexedDB) and reads the
 //! tables back into a [`MemoryStore`] to restore the chain state on start.
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use crate::encode::{DecodeError, Encoding};
 use crate::hash::BlockHash;
@@ -130,7 +130,7 @@ pub fn block_hash_key(key: &[u8]) -> Result<BlockHash, DecodeError> {
 /// before restoring the chain state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryStore {
-    tables: BTreeMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>,
+    tables: LiteMap<Table, LiteMap<Vec<u8>, Vec<u8>>>,
 }
 
 impl MemoryStore {
@@ -166,11 +166,11 @@ impl MemoryStore {
     }
 
     pub fn table_len(&self, table: Table) -> usize {
-        self.tables.get(&table).map_or(0, BTreeMap::len)
+        self.tables.get(&table).map_or(0, LiteMap::len)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tables.values().all(BTreeMap::is_empty)
+        self.tables.values().all(LiteMap::is_empty)
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use crate::amount::Amount;
 use crate::encode::{DecodeError, Encoding, Reader, write_list};
 use crate::hash::PubKeyHash;
+use crate::sort;
 use crate::tx::{OutPoint, TxOut};
 
 /// An unspent output and where it was created.
@@ -126,7 +127,7 @@ impl UtxoSet {
             .flatten()
             .filter_map(|op| self.coins.get(op).map(|c| (*op, *c)))
             .collect();
-        coins.sort_unstable_by_key(|(op, _)| *op);
+        sort::sort_by_key(&mut coins, |(op, _)| *op);
         coins
     }
 
@@ -145,7 +146,7 @@ impl UtxoSet {
     /// Every coin, sorted by outpoint.
     pub fn sorted(&self) -> Vec<(OutPoint, Coin)> {
         let mut all: Vec<(OutPoint, Coin)> = self.coins.iter().map(|(o, c)| (*o, *c)).collect();
-        all.sort_unstable_by_key(|(op, _)| *op);
+        sort::sort_by_key(&mut all, |(op, _)| *op);
         all
     }
 

@@ -9,6 +9,7 @@ use crate::block::Block;
 use crate::hash::{BlockHash, Txid};
 use crate::params::ChainParams;
 use crate::pow::{CompactTarget, TargetError};
+use crate::sort;
 use crate::tx::{InputError, MAX_COINBASE_MESSAGE, OutPoint, Transaction};
 
 /// Why a transaction is invalid.
@@ -337,6 +338,6 @@ pub fn check_block(block: &Block, params: &ChainParams) -> Result<(), BlockError
 /// The median of up to 11 timestamps (the previous blocks'), as Bitcoin's median time past.
 pub fn median_time(times: &[u32]) -> u32 {
     let mut sorted = times.to_vec();
-    sorted.sort_unstable();
+    sort::sort(&mut sorted);
     sorted.get(sorted.len() / 2).copied().unwrap_or(0)
 }

@@ -9,6 +9,7 @@ use crate::encode::{DecodeError, Encoding, Reader};
 use crate::hash::PubKeyHash;
 use crate::keys::SecretKey;
 use crate::params::ChainParams;
+use crate::sort;
 use crate::tx::{OutPoint, Transaction, TxIn, TxInputs, TxOut};
 
 /// Encoding version of [`KeySet`].
@@ -229,7 +230,7 @@ pub fn build_payment(
 
     let mut ours: Vec<&(OutPoint, TxOut)> =
         coins.iter().filter(|(_, o)| o.pubkey_hash == request.from.pubkey_hash).collect();
-    ours.sort_unstable_by(|a, b| b.1.amount.cmp(&a.1.amount).then(a.0.cmp(&b.0)));
+    sort::sort_by(&mut ours, |a, b| b.1.amount.cmp(&a.1.amount).then(a.0.cmp(&b.0)));
     let mut chosen = Vec::new();
     let mut total = Amount::ZERO;
     for (outpoint, output) in ours {

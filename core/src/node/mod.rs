@@ -11,7 +11,9 @@
 mod flood;
 mod io;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use litemap::LiteMap;
 
 use flood::{FloodGuard, MAX_TXS_ASKED_PER_PEER};
 pub use io::{BatchId, Direction, DisconnectReason, Event, MiningJob, MiningPolicy, Output, PeerId};
@@ -28,6 +30,7 @@ use crate::protocol::{
     RejectCode, Role, Version,
 };
 use crate::sigcheck::{SignatureBatch, VerifiedTxs};
+use crate::sort;
 use crate::store::WriteBatch;
 use crate::template::{BlockTemplate, block_template};
 use crate::tx::Transaction;
@@ -121,7 +124,7 @@ struct Peer {
     verack: bool,
     ping: Option<(u64, u64)>,
     last_ping_ms: u64,
-    in_flight: BTreeMap<BlockHash, u64>,
+    in_flight: LiteMap<BlockHash, u64>,
     /// When it last delivered a block: a peer with requests and no delivery for long stalls.
     last_delivery_ms: u64,
     /// The highest block it is known to have (from `version`, then its headers).
@@ -202,7 +205,8 @@ pub struct Node {
     config: NodeConfig,
     chain: Option<ChainState>,
     mempool: Mempool,
-    peers: BTreeMap<PeerId, Peer>,
+    /// Boxed: a sorted vector of peers moves only pointers when one leaves.
+    peers: LiteMap<PeerId, Box<Peer>>,
     outputs: VecDeque<Output>,
     now_ms: u64,
     next_batch: BatchId,
@@ -216,16 +220,16 @@ pub struct Node {
     wanted: VecDeque<BlockHash>,
     best_header_height: u32,
     /// Blocks whose parent is missing, with the peer that sent each.
-    orphans: BTreeMap<BlockHash, (Block, Option<PeerId>)>,
+    orphans: LiteMap<BlockHash, (Block, Option<PeerId>)>,
     orphan_bytes: usize,
     /// Blocks too far in the future when they came, and when to fetch them again.
     deferred: Vec<(BlockHash, u64)>,
     orphan_order: VecDeque<BlockHash>,
     mining: Option<Mining>,
     next_job: u64,
-    own_txs: BTreeMap<Txid, Transaction>,
+    own_txs: LiteMap<Txid, Transaction>,
     last_reannounce_ms: u64,
-    addresses: BTreeMap<String, u64>,
+    addresses: LiteMap<String, u64>,
     ping_counter: u64,
     /// Blocks that extend the tip (and each other), waiting for their signatures to be handed
     /// out; and the runs the shell is verifying now, oldest first, with their blocks.
@@ -245,7 +249,7 @@ impl Node {
             config,
             chain,
             mempool: Mempool::new(),
-            peers: BTreeMap::new(),
+            peers: LiteMap::new(),
             outputs: VecDeque::new(),
             now_ms: 0,
             next_batch: 0,
@@ -257,13 +261,13 @@ impl Node {
             best_header_height: 0,
             orphan_bytes: 0,
             deferred: Vec::new(),
-            orphans: BTreeMap::new(),
+            orphans: LiteMap::new(),
             orphan_order: VecDeque::new(),
             mining: None,
             next_job: 0,
-            own_txs: BTreeMap::new(),
+            own_txs: LiteMap::new(),
             last_reannounce_ms: 0,
-            addresses: BTreeMap::new(),
+            addresses: LiteMap::new(),
             ping_counter: 0,
             verify_queue: Vec::new(),
             verifying: VecDeque::new(),
@@ -311,7 +315,7 @@ impl Node {
     pub fn known_addresses(&self) -> Vec<PeerAddress> {
         let mut list: Vec<PeerAddress> =
             self.addresses.iter().map(|(url, seen)| PeerAddress { url: url.clone(), last_seen: *seen }).collect();
-        list.sort_unstable_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.url.cmp(&b.url)));
+        sort::sort_by(&mut list, |a, b| b.last_seen.cmp(&a.last_seen).then(a.url.cmp(&b.url)));
         list
     }
 
@@ -355,7 +359,7 @@ impl Node {
 
     fn disconnect(&mut self, peer: PeerId, reason: DisconnectReason) {
         if let Some(state) = self.peers.remove(&peer) {
-            self.release_in_flight(state.in_flight.into_keys());
+            self.release_in_flight(state.in_flight.into_iter().map(|(hash, _)| hash));
             self.event(Event::Disconnected { peer, reason: reason.clone() });
             self.outputs.push_back(Output::Disconnect { peer, reason });
         }
@@ -391,7 +395,7 @@ impl Node {
             verack: false,
             ping: None,
             last_ping_ms: self.now_ms,
-            in_flight: BTreeMap::new(),
+            in_flight: LiteMap::new(),
             last_delivery_ms: self.now_ms,
             best_known_height: 0,
             sync_from: None,
@@ -400,7 +404,7 @@ impl Node {
             txs_asked: HashSet::new(),
             flood: FloodGuard::new(self.now_ms),
         };
-        self.peers.insert(peer, state);
+        self.peers.insert(peer, Box::new(state));
         if direction == Direction::Outbound {
             let version = self.our_version();
             self.send(peer, &Message::Version(version));
@@ -413,7 +417,7 @@ impl Node {
             if state.ready() {
                 self.event(Event::PeerLeft { peer });
             }
-            self.release_in_flight(state.in_flight.into_keys());
+            self.release_in_flight(state.in_flight.into_iter().map(|(hash, _)| hash));
             // What it was fetching goes to other peers.
             self.request_blocks();
             self.start_verification(false);
@@ -434,7 +438,7 @@ impl Node {
             }
         };
         self.log(format!("Received {} command from peer {peer}", message.command()));
-        let ready = self.peers.get(&peer).is_some_and(Peer::ready);
+        let ready = self.peers.get(&peer).is_some_and(|p| p.ready());
         match message {
             Message::Version(version) => self.on_version(peer, version),
             Message::Verack => self.on_verack(peer),
@@ -1328,7 +1332,7 @@ impl Node {
         let ready = self.ready_peers();
         let mut capacity: usize =
             ready.iter().map(|id| BLOCKS_IN_FLIGHT_PER_PEER.saturating_sub(self.peers[id].in_flight.len())).sum();
-        let mut requests: BTreeMap<PeerId, Vec<BlockHash>> = BTreeMap::new();
+        let mut requests: LiteMap<PeerId, Vec<BlockHash>> = LiteMap::new();
         let mut skipped = Vec::new();
         // `wanted` holds only what no peer is fetching, in chain order: take from the front
         // until every window is full, so each call costs what it requests. A block no peer can
@@ -1373,7 +1377,7 @@ impl Node {
         let mut released: Vec<(u32, BlockHash)> =
             hashes.filter_map(|h| self.pending_headers.get(&h).map(|p| (p.height, h))).collect();
         // Lowest first at the front: blocks connect in order instead of waiting as orphans.
-        released.sort_unstable();
+        sort::sort(&mut released);
         for (_, hash) in released.into_iter().rev() {
             self.wanted.push_front(hash);
         }
