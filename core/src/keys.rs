@@ -135,6 +135,16 @@ impl PublicKey {
         self.is_compressed_sec1() && VerifyingKey::from_sec1_bytes(&self.0).is_ok()
     }
 
+    /// The key as an uncompressed SEC1 point (0x04, x, y), for a verifier that takes only
+    /// those; `None` if it is not a compressed key of a point on P-256.
+    pub fn to_uncompressed_sec1(&self) -> Option<[u8; 65]> {
+        if !self.is_compressed_sec1() {
+            return None;
+        }
+        let point = VerifyingKey::from_sec1_bytes(&self.0).ok()?.to_sec1_point(false);
+        point.as_bytes().try_into().ok()
+    }
+
     pub fn pubkey_hash(&self) -> PubKeyHash {
         PubKeyHash::of_public_key(&self.0)
     }
@@ -300,6 +310,22 @@ mod tests {
             // Nor does a key built around the decoder verify (p256 alone reads 0x05 as an
             // x-only point).
             assert_eq!(PublicKey(bytes).verify_digest(&digest, &sig), Err(SignatureError::InvalidPublicKey));
+            assert_eq!(PublicKey(bytes).to_uncompressed_sec1(), None);
         }
+    }
+
+    #[test]
+    fn a_key_uncompressed_is_the_same_point() {
+        for i in 7..15 {
+            let compressed = key(i).public_key();
+            let Some(uncompressed) = compressed.to_uncompressed_sec1() else { panic!("key {i} is a point") };
+            assert_eq!(uncompressed[0], 0x04);
+            assert_eq!(uncompressed[1..33], compressed.0[1..]);
+            // The compressed prefix is y's parity.
+            assert_eq!(compressed.0[0], 0x02 | (uncompressed[64] & 1));
+        }
+        let mut off_curve = key(7).public_key();
+        off_curve.0[1..].fill(0xff);
+        assert_eq!(off_curve.to_uncompressed_sec1(), None);
     }
 }

@@ -10,6 +10,7 @@ pub mod peer;
 pub mod rpc;
 pub mod runtime;
 pub mod server;
+pub mod sigcheck;
 pub mod store;
 pub mod turns;
 pub mod verbs;

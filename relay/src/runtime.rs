@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::sigcheck::SignatureChecker;
 use tabcoin_core::Txid;
 use tabcoin_core::node::{Direction, Event, Node, Output, PeerId};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -135,6 +136,7 @@ pub struct Runtime {
     datadir: PathBuf,
     links: HashMap<PeerId, PeerLink>,
     miner: Miner,
+    checker: SignatureChecker,
     counters: Counters,
     /// `send --mine` calls waiting for their block.
     pending_mines: Vec<(Txid, oneshot::Sender<Result<String, String>>)>,
@@ -150,6 +152,7 @@ impl Runtime {
             datadir,
             links: HashMap::new(),
             miner,
+            checker: SignatureChecker::on_every_core(),
             counters: Counters::default(),
             pending_mines: Vec::new(),
             questions: Vec::new(),
@@ -342,8 +345,9 @@ impl Runtime {
                     }
                     Output::StopMining => self.miner.stop(),
                     Output::Verify { id, jobs } => {
-                        let results: Vec<bool> = jobs.iter().map(|job| job.verify()).collect();
-                        self.node.signatures_verified(id, &results, now_ms());
+                        // On every core, off the runtime's other tasks.
+                        let checked = tokio::task::block_in_place(|| self.checker.verify(&jobs));
+                        self.node.signatures_verified(id, &checked.results, now_ms());
                     }
                     Output::Event(event) => self.on_event(event),
                 }

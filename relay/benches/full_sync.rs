@@ -1,8 +1,11 @@
 //! Full-validation sync: 10,000 blocks with two signed payments each (20,000 signatures)
 //! connected to a fresh chain, with the signatures checked as jobs on both cores
 //! (`sigcheck::SignatureBatch`) and everything else by `ChainState::accept_block_verified`.
-//! Run: `cargo bench -p tabcoin-core --bench full_sync` (setup signs 20,000 payments first).
+//! Two ways to check the jobs: the relay's (`tabcoin_relay::sigcheck`, ring for the ECDSA
+//! equation) and core's own P-256 on as many threads.
+//! Run: `cargo bench -p tabcoin-relay --bench full_sync` (setup signs 20,000 payments first).
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -12,6 +15,7 @@ use tabcoin_core::tx::{TxIn, TxInputs};
 use tabcoin_core::{
     Address, Amount, Block, ChainParams, ChainState, OutPoint, SecretKey, Signature, Transaction, TxOut,
 };
+use tabcoin_relay::sigcheck::SignatureChecker;
 
 const BLOCKS: usize = 10_000;
 /// Blocks whose signatures are checked together.
@@ -67,7 +71,8 @@ fn chain_with_payments() -> (ChainState, Vec<Block>, u64) {
     (fresh, blocks, now)
 }
 
-fn verify_on_threads(jobs: &[SignatureJob]) -> Vec<bool> {
+/// Core's P-256 alone, the jobs split over the threads.
+fn verify_with_core(jobs: &[SignatureJob]) -> Vec<bool> {
     let per_thread = jobs.len().div_ceil(THREADS).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
@@ -78,27 +83,43 @@ fn verify_on_threads(jobs: &[SignatureJob]) -> Vec<bool> {
     })
 }
 
+/// Connects every block, checking each chunk's signatures with `verify`.
+fn sync(mut chain: ChainState, blocks: &[Block], now: u64, mut verify: impl FnMut(&[SignatureJob]) -> Vec<bool>) {
+    for chunk in blocks.chunks(CHUNK) {
+        let batch = SignatureBatch::for_blocks(&chain, chunk);
+        let results = verify(&batch.jobs);
+        let verified = batch.verified(&results);
+        for block in chunk {
+            chain.accept_block_verified(block.clone(), now, &verified).unwrap();
+        }
+    }
+    assert_eq!(chain.height() as usize, blocks.len());
+}
+
 fn full_sync(c: &mut Criterion) {
     let (fresh, blocks, now) = chain_with_payments();
     let mut group = c.benchmark_group("full_validation_sync");
     group.sample_size(10);
-    group.measurement_time(Duration::from_secs(60));
+    group.measurement_time(Duration::from_secs(40));
     group.throughput(Throughput::Elements(BLOCKS as u64));
-    group.bench_function("10k_blocks_2_payments_parallel_signatures", |bench| {
+    group.bench_function("10k_blocks_2_payments_relay_checker", |bench| {
+        let threads = NonZeroUsize::new(THREADS).unwrap();
+        bench.iter_batched(
+            || (fresh.clone(), SignatureChecker::new(threads)),
+            |(chain, mut checker)| {
+                sync(chain, &blocks, now, |jobs| {
+                    let checked = checker.verify(jobs);
+                    assert_eq!(checked.by_core, 0, "ring refused a valid signature");
+                    checked.results
+                })
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("10k_blocks_2_payments_core_p256", |bench| {
         bench.iter_batched(
             || fresh.clone(),
-            |mut chain| {
-                for chunk in blocks.chunks(CHUNK) {
-                    let batch = SignatureBatch::for_blocks(&chain, chunk);
-                    let results = verify_on_threads(&batch.jobs);
-                    let verified = batch.verified(&results);
-                    for block in chunk {
-                        chain.accept_block_verified(block.clone(), now, &verified).unwrap();
-                    }
-                }
-                assert_eq!(chain.height() as usize, BLOCKS);
-                chain
-            },
+            |chain| sync(chain, &blocks, now, verify_with_core),
             BatchSize::PerIteration,
         )
     });
