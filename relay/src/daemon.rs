@@ -70,7 +70,9 @@ pub async fn run(common: &Common, options: &StartNode) -> Result<(), VerbError> 
         role: Role::Relay,
         user_agent: format!("tabcoin-relay/{}", env!("CARGO_PKG_VERSION")),
         nonce: u64::from_le_bytes(wallet_file::random_bytes().map_err(VerbError::Wallet)?),
-        parallel_signatures: false,
+        // Blocks that extend the tip have their signatures checked on every core
+        // (`sigcheck::SignatureChecker`), not one by one on the node's task.
+        parallel_signatures: true,
     };
     let mut node = Node::new(config, chain);
     node.set_mining(mining);

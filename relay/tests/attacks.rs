@@ -213,7 +213,19 @@ async fn blocks_that_break_the_rules_cut_the_sender_off_and_change_nothing() {
         block
     };
 
+    // Inside blocks that would be the new tip, so their signatures go to the relay's checks on
+    // every core (ring, then core for a refusal): outputs altered after signing, and a coin
+    // spent under the thief's own (valid) signature.
+    let altered = {
+        let mut tx = signed(&f.owner, &coins[1..2], vec![pay(&f.owner, coins[1].1.amount)]);
+        tx.outputs[0].pubkey_hash = hash_of(&other);
+        template(&f, vec![tx]).mine().unwrap()
+    };
+    let theft = template(&f, vec![signed(&other, &coins[1..2], vec![pay(&other, coins[1].1.amount)])]).mine().unwrap();
+
     for (what, block) in [
+        ("outputs altered after signing, in a block", altered),
+        ("someone else's coin spent, in a block", theft),
         ("a double spend inside one block", double_spend),
         ("proof of work not met", weak),
         ("a lying coinbase height", lying),

@@ -204,7 +204,8 @@ pub fn native_node(datadir: &Path, role: Role, peer: &str, mining: Option<(Strin
         role,
         user_agent: format!("test-{role:?}"),
         nonce: u64::from_le_bytes(tabcoin_relay::wallet_file::random_bytes().unwrap()),
-        parallel_signatures: false,
+        // As the relay's: their sync checks signatures through `Output::Verify` too.
+        parallel_signatures: true,
     };
     let mut node = Node::new(config, chain);
     if let Some((address, policy)) = mining {
