@@ -162,7 +162,25 @@ impl PublicKey {
     }
 }
 
+/// The order n of P-256's group, big-endian: a signature's r and s must be below it.
+pub const CURVE_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa,
+    0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
 impl Signature {
+    /// The same r with s replaced by n − s: the other signature the ECDSA equation accepts for
+    /// the same key and message, which the low-S rule refuses (what a peer malleating a
+    /// transaction sends, and what tests of a verifier send it). `None` if r or s is out of
+    /// range.
+    pub fn malleated(&self) -> Option<Signature> {
+        let (r, s) = EcdsaSignature::from_slice(&self.0).ok()?.split_scalars();
+        let twin = EcdsaSignature::from_scalars(r.to_bytes(), (-*s.as_ref()).to_bytes()).ok()?;
+        let mut out = [0u8; 64];
+        out.copy_from_slice(twin.to_bytes().as_ref());
+        Some(Signature(out))
+    }
+
     /// The rules on a signature's own bytes, before any key or message: r and s in range and
     /// s in the lower half (the ECDSA equation alone accepts either half).
     pub fn check_form(&self) -> Result<(), SignatureError> {
@@ -259,18 +277,22 @@ mod tests {
         let sk = key(4);
         let digest = sha256(b"malleable");
         let sig = sk.sign_digest(&digest);
-        let parsed = EcdsaSignature::from_slice(&sig.0).unwrap();
         // s' = n - s is the other valid signature for the same key and message.
-        let (r, s) = parsed.split_scalars();
-        let high = EcdsaSignature::from_scalars(r.to_bytes(), (-*s.as_ref()).to_bytes()).unwrap();
-        let mut bytes = [0u8; 64];
-        bytes.copy_from_slice(high.to_bytes().as_ref());
+        let bytes = sig.malleated().unwrap().0;
+        assert_ne!(bytes, sig.0);
+        assert_eq!(Signature(bytes).malleated(), Some(sig));
+        assert_eq!(Signature([0; 64]).malleated(), None);
         assert_eq!(sk.public_key().verify_digest(&digest, &Signature(bytes)), Err(SignatureError::HighS));
         // The form rule alone, without key or message, as a shell checking the equation
         // elsewhere asks it.
         assert_eq!(Signature(bytes).check_form(), Err(SignatureError::HighS));
         assert_eq!(sig.check_form(), Ok(()));
         assert_eq!(Signature([0; 64]).check_form(), Err(SignatureError::InvalidEncoding));
+        let mut r_is_n = sig;
+        r_is_n.0[..32].copy_from_slice(&CURVE_ORDER);
+        assert_eq!(r_is_n.check_form(), Err(SignatureError::InvalidEncoding));
+        r_is_n.0[31] -= 1;
+        assert_eq!(r_is_n.check_form(), Ok(()), "n - 1 is in range");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::block::Block;
 use crate::chain::ChainState;
 use crate::hash::{Sha256Prefixed, Wtxid};
-use crate::keys::{PublicKey, Signature};
+use crate::keys::{PublicKey, SecretKey, Signature};
 use crate::tx::{OutPoint, Transaction, TxOut};
 
 /// One signature to check: all it needs.
@@ -75,6 +75,11 @@ impl SignedMessage {
 }
 
 impl SignatureJob {
+    /// `message` signed by `key`: a valid job (how tests and benchmarks make them).
+    pub fn signed_by(key: &SecretKey, message: SignedMessage) -> SignatureJob {
+        SignatureJob { pubkey: key.public_key(), signature: key.sign_digest(&message.digest()), message }
+    }
+
     /// Checks the job in full: [`SignatureJob::check_form`], then the ECDSA equation.
     pub fn verify(&self) -> bool {
         self.pubkey.verify_digest(&self.message.digest(), &self.signature).is_ok()

@@ -102,32 +102,13 @@ mod tests {
     use std::sync::Arc;
 
     use tabcoin_core::SecretKey;
-    use tabcoin_core::keys::Signature;
+    use tabcoin_core::keys::CURVE_ORDER;
     use tabcoin_core::sigcheck::SignedMessage;
 
     use super::*;
 
-    /// The group order of P-256, big-endian.
-    const N: [u8; 32] = [
-        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6,
-        0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
-    ];
-
     fn signed(key: &SecretKey, text: &str, index: u32) -> SignatureJob {
-        let message = SignedMessage::new(Arc::from(text.as_bytes()), index);
-        SignatureJob { pubkey: key.public_key(), signature: key.sign_digest(&message.digest()), message }
-    }
-
-    /// n - s: the high-S twin of a low-S signature (valid for the ECDSA equation alone).
-    fn high_s(signature: Signature) -> Signature {
-        let mut twin = signature;
-        let mut borrow = 0i16;
-        for i in (0..32).rev() {
-            let difference = i16::from(N[i]) - i16::from(signature.0[32 + i]) - borrow;
-            borrow = i16::from(difference < 0);
-            twin.0[32 + i] = difference.rem_euclid(256) as u8;
-        }
-        twin
+        SignatureJob::signed_by(key, SignedMessage::new(Arc::from(text.as_bytes()), index))
     }
 
     /// Valid signatures and every way core refuses one, with what core says of each.
@@ -136,7 +117,7 @@ mod tests {
         let other = SecretKey::from_entropy([4; 32]);
         let valid = signed(&key, "a transaction's sighash prefix", 0);
         let mut cases = vec![("valid", valid.clone()), ("valid, second input", signed(&key, "another prefix", 1))];
-        cases.push(("high S", SignatureJob { signature: high_s(valid.signature), ..valid.clone() }));
+        cases.push(("high S", SignatureJob { signature: valid.signature.malleated().unwrap(), ..valid.clone() }));
         cases.push(("wrong message", SignatureJob { message: signed(&key, "x", 0).message, ..valid.clone() }));
         cases.push((
             "wrong input index",
@@ -152,7 +133,7 @@ mod tests {
         zero_s.0[32..].fill(0);
         cases.push(("s = 0", SignatureJob { signature: zero_s, ..valid.clone() }));
         let mut r_is_n = valid.signature;
-        r_is_n.0[..32].copy_from_slice(&N);
+        r_is_n.0[..32].copy_from_slice(&CURVE_ORDER);
         cases.push(("r = n", SignatureJob { signature: r_is_n, ..valid.clone() }));
         let mut x_only = valid.pubkey;
         x_only.0[0] = 0x05;

@@ -46,9 +46,7 @@ pub fn sample_signature_jobs(count: u32) -> Vec<u8> {
         .map(|i| {
             let mut prefix = vec![0u8; 60];
             prefix[..4].copy_from_slice(&i.to_le_bytes());
-            let message = SignedMessage::new(Arc::from(prefix), 0);
-            let signature = key.sign_digest(&message.digest());
-            SignatureJob { pubkey: key.public_key(), message, signature }
+            SignatureJob::signed_by(&key, SignedMessage::new(Arc::from(prefix), 0))
         })
         .collect();
     crate::sigcheck::encode_signature_jobs(&jobs)

@@ -262,18 +262,11 @@ impl Checker {
 mod tests {
     use super::*;
     use tabcoin_core::SecretKey;
+    use tabcoin_core::keys::CURVE_ORDER;
     use wasm_bindgen_test::*;
 
-    /// The order of P-256, big-endian.
-    const ORDER: [u8; 32] = [
-        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6,
-        0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
-    ];
-
     fn signed_with(key: &SecretKey, prefix: &Arc<[u8]>, index: u32) -> SignatureJob {
-        let message = SignedMessage::new(Arc::clone(prefix), index);
-        let signature = key.sign_digest(&message.digest());
-        SignatureJob { pubkey: key.public_key(), message, signature }
+        SignatureJob::signed_by(key, SignedMessage::new(Arc::clone(prefix), index))
     }
 
     fn signed(key: &SecretKey, prefix: &[u8]) -> SignatureJob {
@@ -282,14 +275,7 @@ mod tests {
 
     /// `s` replaced by `order - s`: the same signature for the ECDSA equation, high S for core.
     fn high_s_twin(job: &SignatureJob) -> SignatureJob {
-        let mut twin = job.clone();
-        let mut borrow = 0i16;
-        for i in (0..32).rev() {
-            let difference = i16::from(ORDER[i]) - i16::from(job.signature.0[32 + i]) - borrow;
-            borrow = i16::from(difference < 0);
-            twin.signature.0[32 + i] = difference.rem_euclid(256) as u8;
-        }
-        twin
+        SignatureJob { signature: job.signature.malleated().unwrap(), ..job.clone() }
     }
 
     #[wasm_bindgen_test]
@@ -338,7 +324,7 @@ mod tests {
         let mut zero_s = signed(&alice, b"s");
         zero_s.signature.0[32..].fill(0);
         let mut r_is_order = signed(&alice, b"n");
-        r_is_order.signature.0[..32].copy_from_slice(&ORDER);
+        r_is_order.signature.0[..32].copy_from_slice(&CURVE_ORDER);
         let mut bad_prefix = signed(&alice, b"prefix");
         bad_prefix.pubkey.0[0] = 0x05;
         let mut other_key = signed(&alice, b"key");

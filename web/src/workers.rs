@@ -468,9 +468,7 @@ mod tests {
     }
 
     fn signed(key: &SecretKey, prefix: &[u8]) -> SignatureJob {
-        let message = tabcoin_core::sigcheck::SignedMessage::new(prefix.into(), 0);
-        let signature = key.sign_digest(&message.digest());
-        SignatureJob { pubkey: key.public_key(), message, signature }
+        SignatureJob::signed_by(key, tabcoin_core::sigcheck::SignedMessage::new(prefix.into(), 0))
     }
 
     fn header(bits: tabcoin_core::CompactTarget) -> BlockHeader {

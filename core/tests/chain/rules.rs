@@ -455,14 +455,10 @@ fn an_immature_coinbase_can_not_be_spent_when_maturity_is_set() {
 
 #[test]
 fn a_high_s_signature_is_rejected() {
-    use p256::ecdsa::Signature as Ecdsa;
     let mut t = chain();
     let mut tx = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
     if let TxInputs::Spend(inputs) = &mut tx.inputs {
-        let sig = Ecdsa::from_slice(&inputs[0].signature.0).unwrap();
-        let (r, s) = sig.split_scalars();
-        let high = Ecdsa::from_scalars(r.to_bytes(), (-*s.as_ref()).to_bytes()).unwrap();
-        inputs[0].signature.0.copy_from_slice(high.to_bytes().as_ref());
+        inputs[0].signature = inputs[0].signature.malleated().unwrap();
     }
     let block = t.block_with(&key(2), vec![tx]);
     assert_eq!(
