@@ -9,6 +9,7 @@ use crate::amount::Amount;
 use crate::chain::{BlockAccepted, ChainState};
 use crate::hash::{PubKeyHash, Txid};
 use crate::params::FeeRate;
+use crate::sigcheck::{SignatureBatch, SignatureMode};
 use crate::sort;
 use crate::tx::{OutPoint, Transaction, TxOut};
 use crate::validation::{TxError, check_transaction};
@@ -94,6 +95,15 @@ pub struct MempoolAccepted {
     pub evicted: Vec<Txid>,
 }
 
+/// What [`Mempool::check`] found: all a transaction's entry needs but its signatures.
+struct Checked {
+    txid: Txid,
+    spent: Vec<TxOut>,
+    fee: Amount,
+    bytes: usize,
+    depth: u32,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Mempool {
     entries: HashMap<Txid, MempoolEntry>,
@@ -149,11 +159,60 @@ impl Mempool {
 
     /// Validates `tx` against the best chain and the mempool and adds it.
     pub fn accept(&mut self, tx: Transaction, chain: &ChainState) -> Result<MempoolAccepted, MempoolError> {
+        self.accept_with(tx, chain, SignatureMode::CheckAll)
+    }
+
+    /// Everything [`Mempool::accept`] checks but the signatures, and the jobs that check
+    /// those: a shell verifies them elsewhere, then [`Mempool::accept_with`] takes the answers
+    /// (the mempool and chain may have changed by then; it checks the rest again).
+    pub fn signature_jobs(&self, tx: &Transaction, chain: &ChainState) -> Result<SignatureBatch, MempoolError> {
+        let checked = self.check(tx, chain)?;
+        Ok(SignatureBatch::for_transaction(tx, checked.spent))
+    }
+
+    /// [`Mempool::accept`], with signatures treated by `mode`: signatures verified beforehand
+    /// ([`SignatureMode::Prechecked`]) count only for exactly the outputs the transaction spends.
+    pub fn accept_with(
+        &mut self,
+        tx: Transaction,
+        chain: &ChainState,
+        mode: SignatureMode<'_>,
+    ) -> Result<MempoolAccepted, MempoolError> {
+        let Checked { txid, spent, fee, bytes, depth } = self.check(&tx, chain)?;
+        let verify = match mode {
+            SignatureMode::CheckAll => true,
+            SignatureMode::Trusted => false,
+            SignatureMode::Prechecked(verified) => !verified.covers(&tx.wtxid(), &spent),
+        };
+        if verify {
+            tx.verify_inputs(&spent).map_err(TxError::from)?;
+        }
+
+        let fee_rate = FeeRate::of(fee, bytes);
+        // Decide what must leave to make room before changing anything: a transaction that
+        // can not get in leaves the mempool as it was.
+        let evict = self.eviction_plan(&tx, bytes, fee_rate, chain.params().max_mempool_bytes)?;
+        let mut evicted = Vec::new();
+        for txid in &evict {
+            evicted.extend(self.remove_with_descendants(txid));
+        }
+        for input in tx.spends() {
+            self.spenders.insert(input.prev_out, txid);
+        }
+        let entry = MempoolEntry { tx, txid, fee, bytes, fee_rate, depth, sequence: self.next_sequence };
+        self.next_sequence += 1;
+        self.total_bytes += bytes;
+        self.entries.insert(txid, entry);
+        Ok(MempoolAccepted { txid, fee, evicted })
+    }
+
+    /// The checks of [`Mempool::accept`] that need no signature.
+    fn check(&self, tx: &Transaction, chain: &ChainState) -> Result<Checked, MempoolError> {
         let params = chain.params();
         if tx.is_coinbase() {
             return Err(TxError::UnexpectedCoinbase.into());
         }
-        check_transaction(&tx, params)?;
+        check_transaction(tx, params)?;
         let txid = tx.txid();
         if self.entries.contains_key(&txid) {
             return Err(MempoolError::AlreadyInMempool);
@@ -204,24 +263,7 @@ impl Mempool {
         if fee < required {
             return Err(MempoolError::FeeTooLow { fee, required });
         }
-        tx.verify_inputs(&spent).map_err(TxError::from)?;
-
-        let fee_rate = FeeRate::of(fee, bytes);
-        // Decide what must leave to make room before changing anything: a transaction that
-        // can not get in leaves the mempool as it was.
-        let evict = self.eviction_plan(&tx, bytes, fee_rate, params.max_mempool_bytes)?;
-        let mut evicted = Vec::new();
-        for txid in &evict {
-            evicted.extend(self.remove_with_descendants(txid));
-        }
-        for input in tx.spends() {
-            self.spenders.insert(input.prev_out, txid);
-        }
-        let entry = MempoolEntry { tx, txid, fee, bytes, fee_rate, depth, sequence: self.next_sequence };
-        self.next_sequence += 1;
-        self.total_bytes += bytes;
-        self.entries.insert(txid, entry);
-        Ok(MempoolAccepted { txid, fee, evicted })
+        Ok(Checked { txid, spent, fee, bytes, depth })
     }
 
     /// The transactions to evict, lowest fee rate first (each with its descendants), so that a

@@ -115,10 +115,11 @@ impl Target {
 
     /// The work a block at this target proves.
     pub fn work(&self) -> Work {
-        // 2^256 / (t + 1) = (~t / (t + 1)) + 1, which stays within 256 bits.
-        let divisor = self.0.wrapping_add(&U256::ONE);
+        // 2^256 / (t + 1) = (~t / (t + 1)) + 1, which stays within 256 bits. Computed in 512
+        // bits, where t + 1 never wraps, with the retarget's division (one division in the code).
+        let divisor: U512 = self.0.resize::<{ U512::LIMBS }>().wrapping_add(&U512::ONE);
         match NonZero::new(divisor).into_option() {
-            Some(d) => Work(self.0.not().wrapping_div(&d).wrapping_add(&U256::ONE)),
+            Some(d) => Work(wide_div(&self.0.not().resize(), &d).resize::<{ U256::LIMBS }>().wrapping_add(&U256::ONE)),
             None => Work(U256::ONE),
         }
     }
@@ -128,7 +129,7 @@ impl Target {
         let wide: U512 = self.0.resize();
         let product = wide.wrapping_mul(&U512::from_u64(numerator));
         let quotient = match NonZero::new(U512::from_u64(denominator)).into_option() {
-            Some(d) => product.wrapping_div(&d),
+            Some(d) => wide_div(&product, &d),
             None => return *limit,
         };
         let limit_wide: U512 = limit.0.resize();
@@ -140,6 +141,11 @@ impl Target {
             Target(quotient.resize())
         }
     }
+}
+
+/// The one division of proof-of-work arithmetic. Variable time: targets are public.
+fn wide_div(dividend: &U512, divisor: &NonZero<U512>) -> U512 {
+    dividend.wrapping_div_vartime(divisor)
 }
 
 impl Work {

@@ -157,21 +157,8 @@ impl SignatureBatch {
                                 .or_else(|| chain.utxos().get(&i.prev_out).map(|c| c.output))
                         })
                         .collect();
-                    let owned = |spent: &Vec<TxOut>| {
-                        tx.spends().iter().zip(spent).all(|(i, o)| i.pubkey.pubkey_hash() == o.pubkey_hash)
-                    };
-                    if let Some(spent) = spent.filter(owned) {
-                        let amounts: Vec<_> = spent.iter().map(|o| o.amount).collect();
-                        let prefix: Arc<[u8]> = Transaction::sighash_prefix(&txid, &amounts).into();
-                        let start = batch.jobs.len();
-                        for (index, input) in tx.spends().iter().enumerate() {
-                            batch.jobs.push(SignatureJob {
-                                pubkey: input.pubkey,
-                                message: SignedMessage::new(Arc::clone(&prefix), index as u32),
-                                signature: input.signature,
-                            });
-                        }
-                        batch.txs.push((tx.wtxid(), spent, start..batch.jobs.len()));
+                    if let Some(spent) = spent {
+                        batch.push(tx, spent);
                     }
                 }
                 for (vout, output) in tx.outputs.iter().enumerate() {
@@ -180,6 +167,35 @@ impl SignatureBatch {
             }
         }
         batch
+    }
+
+    /// The jobs for one transaction spending `spent` (its inputs' outputs, in order): none if
+    /// its keys do not own them, or their count is not its inputs' (checking it in full
+    /// rejects it).
+    pub fn for_transaction(tx: &Transaction, spent: Vec<TxOut>) -> SignatureBatch {
+        let mut batch = SignatureBatch::default();
+        batch.push(tx, spent);
+        batch
+    }
+
+    fn push(&mut self, tx: &Transaction, spent: Vec<TxOut>) {
+        let inputs = tx.spends();
+        let owned = inputs.len() == spent.len()
+            && inputs.iter().zip(&spent).all(|(i, o)| i.pubkey.pubkey_hash() == o.pubkey_hash);
+        if tx.is_coinbase() || !owned {
+            return;
+        }
+        let amounts: Vec<_> = spent.iter().map(|o| o.amount).collect();
+        let prefix: Arc<[u8]> = Transaction::sighash_prefix(&tx.txid(), &amounts).into();
+        let start = self.jobs.len();
+        for (index, input) in inputs.iter().enumerate() {
+            self.jobs.push(SignatureJob {
+                pubkey: input.pubkey,
+                message: SignedMessage::new(Arc::clone(&prefix), index as u32),
+                signature: input.signature,
+            });
+        }
+        self.txs.push((tx.wtxid(), spent, start..self.jobs.len()));
     }
 
     /// The transactions all of whose jobs passed, given one result per job, in job order.

@@ -22,14 +22,14 @@ use crate::block::Block;
 use crate::chain::{BlockAccepted, ChainState};
 use crate::hash::{BlockHash, PubKeyHash, Txid};
 use crate::header::BlockHeader;
-use crate::mempool::{Mempool, MempoolError};
+use crate::mempool::{Mempool, MempoolAccepted, MempoolError};
 use crate::params::ChainParams;
 use crate::pow::Work;
 use crate::protocol::{
     GetHeaders, Inventory, MAX_ADDRS, MAX_HEADERS, MAX_INV_ITEMS, Message, PROTOCOL_VERSION, PeerAddress, Reject,
     RejectCode, Role, Version,
 };
-use crate::sigcheck::{SignatureBatch, VerifiedTxs};
+use crate::sigcheck::{SignatureBatch, SignatureMode, VerifiedTxs};
 use crate::sort;
 use crate::store::WriteBatch;
 use crate::template::{BlockTemplate, block_template};
@@ -74,6 +74,9 @@ const MAX_VERIFY_BATCH_BLOCKS: usize = 256;
 const MAX_VERIFICATIONS: usize = 2;
 /// Headers known but not yet downloaded.
 const MAX_PENDING_HEADERS: usize = 1_000_000;
+/// Bytes of peers' transactions held while the shell checks their signatures (and of their
+/// children waiting for them); beyond it new ones are ignored, not counted against the peer.
+const MAX_TX_CHECK_BYTES: usize = 8 * 1024 * 1024;
 
 /// How a node is set up.
 #[derive(Clone, Debug)]
@@ -83,9 +86,9 @@ pub struct NodeConfig {
     pub user_agent: String,
     /// Random, chosen by the shell: a `version` carrying it back means a self-connection.
     pub nonce: u64,
-    /// Hand the signature checks of blocks that extend the tip to the shell
-    /// ([`Output::Verify`]), to run on several threads or Web Workers, instead of checking
-    /// them here one by one.
+    /// Hand the signature checks of blocks that extend the tip, and of peers' transactions,
+    /// to the shell ([`Output::Verify`]), to run on several threads or Web Workers, instead of
+    /// checking them here one by one.
     pub parallel_signatures: bool,
 }
 
@@ -192,6 +195,17 @@ struct Verification {
     results: Option<Vec<bool>>,
 }
 
+/// A peer's transaction whose signatures the shell is checking, and the transactions spending
+/// its outputs that came meanwhile (they can only be checked once it is in the mempool).
+#[derive(Debug)]
+struct TxCheck {
+    tx: Transaction,
+    txid: Txid,
+    peer: PeerId,
+    batch: SignatureBatch,
+    children: Vec<(Transaction, Txid, PeerId)>,
+}
+
 /// A block header known from `headers`, not yet connected.
 #[derive(Clone, Copy, Debug)]
 struct PendingHeader {
@@ -236,6 +250,9 @@ pub struct Node {
     verify_queue: Vec<(Block, Option<PeerId>)>,
     verifying: VecDeque<Verification>,
     next_verify: u64,
+    /// Peers' transactions out for signature checks, by the id of their [`Output::Verify`].
+    tx_checks: LiteMap<u64, TxCheck>,
+    tx_check_bytes: usize,
     /// Blocks stored in batches the shell has not committed yet: not served to peers, who
     /// could otherwise hold blocks that a crash here would lose.
     uncommitted: HashSet<BlockHash>,
@@ -272,6 +289,8 @@ impl Node {
             verify_queue: Vec::new(),
             verifying: VecDeque::new(),
             next_verify: 0,
+            tx_checks: LiteMap::new(),
+            tx_check_bytes: 0,
             uncommitted: HashSet::new(),
         }
     }
@@ -858,7 +877,9 @@ impl Node {
                     }
                 }
                 Inventory::Tx(txid) => {
-                    let unknown = !self.mempool.contains(&txid) && chain.transaction(&txid).is_none();
+                    let unknown = !self.mempool.contains(&txid)
+                        && chain.transaction(&txid).is_none()
+                        && !tx_check_holds(&self.tx_checks, &txid);
                     // Asked already, or too much asked of it already: what it announces
                     // cannot make us send more than a bounded number of requests.
                     if unknown && state.txs_asked.len() < MAX_TXS_ASKED_PER_PEER && state.txs_asked.insert(txid) {
@@ -1086,6 +1107,10 @@ impl Node {
     /// Runs are connected in the order they were handed out, whatever order answers come in.
     pub fn signatures_verified(&mut self, id: u64, results: &[bool], now_ms: u64) {
         self.advance_clock(now_ms);
+        if let Some(check) = self.tx_checks.remove(&id) {
+            self.tx_checked(check, results);
+            return;
+        }
         let Some(verification) = self.verifying.iter_mut().find(|v| v.id == id && v.results.is_none()) else {
             return;
         };
@@ -1295,8 +1320,91 @@ impl Node {
             self.disconnect(peer, DisconnectReason::Misbehaving("unrequested transaction flood"));
             return;
         }
+        if self.config.parallel_signatures {
+            self.check_tx_signatures(peer, tx);
+        } else {
+            let Some(chain) = &self.chain else { return };
+            let result = self.mempool.accept(tx, chain);
+            self.tx_outcome(peer, txid, result);
+        }
+    }
+
+    /// Hands a peer's transaction's signatures to the shell once everything else about it
+    /// holds; a transaction spending one still being checked waits for it.
+    fn check_tx_signatures(&mut self, peer: PeerId, tx: Transaction) {
+        let txid = tx.txid();
         let Some(chain) = &self.chain else { return };
-        match self.mempool.accept(tx, chain) {
+        if tx_check_holds(&self.tx_checks, &txid) {
+            return;
+        }
+        let batch = match self.mempool.signature_jobs(&tx, chain) {
+            Ok(batch) => batch,
+            Err(MempoolError::Invalid(TxError::MissingInput(outpoint)))
+                if tx_check_holds(&self.tx_checks, &outpoint.txid) =>
+            {
+                let bytes = tx.encoded_len();
+                if self.tx_check_room(txid, peer, bytes) {
+                    // Behind its parent (or behind the parent's own wait): children are
+                    // checked in the order they came, after the transaction they wait for.
+                    let waits_for = |c: &&mut TxCheck| {
+                        c.txid == outpoint.txid || c.children.iter().any(|(_, t, _)| *t == outpoint.txid)
+                    };
+                    if let Some(parent) = self.tx_checks.iter_mut().map(|(_, c)| c).find(waits_for) {
+                        self.tx_check_bytes += bytes;
+                        parent.children.push((tx, txid, peer));
+                    }
+                }
+                return;
+            }
+            Err(error) => return self.tx_outcome(peer, txid, Err(error)),
+        };
+        if batch.jobs.is_empty() {
+            // Keys that do not own what they spend: the full check rejects it.
+            let result = self.mempool.accept(tx, chain);
+            return self.tx_outcome(peer, txid, result);
+        }
+        if !self.tx_check_room(txid, peer, tx.encoded_len()) {
+            return;
+        }
+        self.tx_check_bytes += tx.encoded_len();
+        self.next_verify += 1;
+        let id = self.next_verify;
+        self.outputs.push_back(Output::Verify { id, jobs: batch.jobs.clone() });
+        self.tx_checks.insert(id, TxCheck { tx, txid, peer, batch, children: Vec::new() });
+    }
+
+    /// Whether `bytes` more of transactions may wait for signature checks.
+    fn tx_check_room(&mut self, txid: Txid, peer: PeerId, bytes: usize) -> bool {
+        if self.tx_check_bytes.saturating_add(bytes) <= MAX_TX_CHECK_BYTES {
+            return true;
+        }
+        self.log(format!(
+            "Ignored transaction {txid} from peer {peer}: {} bytes of transactions already wait for their signature checks",
+            self.tx_check_bytes
+        ));
+        false
+    }
+
+    /// The shell's answers for a peer's transaction: into the mempool if they and everything
+    /// else still hold; then the transactions that waited for it.
+    fn tx_checked(&mut self, check: TxCheck, results: &[bool]) {
+        let TxCheck { tx, txid, peer, batch, children } = check;
+        self.tx_check_bytes = self
+            .tx_check_bytes
+            .saturating_sub(tx.encoded_len() + children.iter().map(|(child, _, _)| child.encoded_len()).sum::<usize>());
+        if let Some(chain) = &self.chain {
+            let verified = batch.verified(results);
+            let result = self.mempool.accept_with(tx, chain, SignatureMode::Prechecked(&verified));
+            self.tx_outcome(peer, txid, result);
+        }
+        for (child, _, from) in children {
+            self.check_tx_signatures(from, child);
+        }
+    }
+
+    /// Announces a transaction the mempool took, or tells its sender why not.
+    fn tx_outcome(&mut self, peer: PeerId, txid: Txid, result: Result<MempoolAccepted, MempoolError>) {
+        match result {
             Ok(_) => {
                 self.event(Event::TxAccepted { txid });
                 for other in self.ready_peers() {
@@ -1315,7 +1423,9 @@ impl Node {
                 };
                 let reason = error.to_string();
                 self.event(Event::TxRejected { txid, reason: reason.clone() });
-                self.send(peer, &Message::Reject(Reject { item: Inventory::Tx(txid), code, reason }));
+                if self.peers.contains_key(&peer) {
+                    self.send(peer, &Message::Reject(Reject { item: Inventory::Tx(txid), code, reason }));
+                }
             }
         }
     }
@@ -1453,4 +1563,9 @@ impl Node {
         mining.job_mempool_len = self.mempool.len();
         self.outputs.push_back(Output::Mine(job));
     }
+}
+
+/// Whether `txid` is out for signature checks, or waits for one that is.
+fn tx_check_holds(checks: &LiteMap<u64, TxCheck>, txid: &Txid) -> bool {
+    checks.iter().any(|(_, c)| c.txid == *txid || c.children.iter().any(|(_, child, _)| child == txid))
 }

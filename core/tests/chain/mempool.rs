@@ -191,3 +191,44 @@ fn chain_depth_counts_only_unconfirmed_ancestors() {
     let third = t.pay(&key(1), &key(1), coins(1), Amount::ZERO);
     t.submit(third).unwrap();
 }
+
+/// Signatures checked elsewhere (`signature_jobs`, then `accept_with`) count only for the
+/// transaction and outputs they were checked for: answers for another transaction, or no
+/// answers, leave the mempool checking them itself.
+#[test]
+fn signatures_checked_elsewhere_count_only_for_their_transaction() {
+    use tabcoin_core::sigcheck::{SignatureBatch, SignatureMode, VerifiedTxs};
+    use tabcoin_core::tx::{InputError, TxInputs};
+    let mut t = TestChain::new(&key(1));
+    let honest = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
+    let mut forged = honest.clone();
+    forged.outputs[0].amount = coins(2);
+    forged.outputs[1].amount = coins(8);
+
+    let jobs = t.mempool.signature_jobs(&honest, &t.chain).unwrap();
+    assert_eq!(jobs.jobs.len(), honest.spends().len());
+    assert!(jobs.jobs.iter().all(|job| job.verify()));
+    let honest_checked = jobs.verified(&[true]);
+    // The forged payment with the honest one's answers, or with none: checked here, refused.
+    for answers in [&honest_checked, &VerifiedTxs::default()] {
+        let refused = t.mempool.accept_with(forged.clone(), &t.chain, SignatureMode::Prechecked(answers));
+        assert!(
+            matches!(refused, Err(MempoolError::Invalid(TxError::Input(InputError::BadSignature { .. })))),
+            "{refused:?}"
+        );
+    }
+    // A failed answer vouches for nothing either.
+    let failed = t.mempool.signature_jobs(&forged, &t.chain).unwrap().verified(&[false]);
+    assert!(t.mempool.accept_with(forged, &t.chain, SignatureMode::Prechecked(&failed)).is_err());
+    // Keys that do not own what they spend get no jobs.
+    let mut theft = honest.clone();
+    if let TxInputs::Spend(inputs) = &mut theft.inputs {
+        inputs[0].pubkey = key(3).public_key();
+    }
+    assert!(t.mempool.signature_jobs(&theft, &t.chain).unwrap().jobs.is_empty());
+    assert_eq!(SignatureBatch::for_transaction(&honest, vec![]).jobs.len(), 0, "outputs missing");
+
+    t.mempool.accept_with(honest.clone(), &t.chain, SignatureMode::Prechecked(&honest_checked)).unwrap();
+    assert!(t.mempool.contains(&honest.txid()));
+    assert_eq!(t.mempool.signature_jobs(&honest, &t.chain).err(), Some(MempoolError::AlreadyInMempool));
+}

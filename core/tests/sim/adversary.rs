@@ -402,3 +402,175 @@ fn mine_once_returns_to_the_earlier_mining() {
     let next = next.expect("continuous mining resumed");
     assert_eq!(next.height, 2);
 }
+
+/// The signature jobs of `out`'s one [`Output::Verify`], with its id.
+fn the_checks(out: &[Output]) -> (u64, Vec<tabcoin_core::sigcheck::SignatureJob>) {
+    let checks: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Verify { id, jobs } => Some((*id, jobs.clone())),
+            _ => None,
+        })
+        .collect();
+    match checks.as_slice() {
+        [one] => one.clone(),
+        other => panic!("expected one run of checks handed out, got {other:?}"),
+    }
+}
+
+/// Answers a run of checks as core would.
+fn answer(f: &mut Fixture, (id, jobs): (u64, Vec<tabcoin_core::sigcheck::SignatureJob>)) -> Vec<Output> {
+    let results: Vec<bool> = jobs.iter().map(|j| j.verify()).collect();
+    f.node.signatures_verified(id, &results, NOW);
+    drain(f)
+}
+
+/// A payment of `f`'s owner to itself spending `coin` (one of the owner's outputs).
+fn paying_from(f: &Fixture, coin: (tabcoin_core::OutPoint, tabcoin_core::TxOut)) -> tabcoin_core::Transaction {
+    let request =
+        PaymentRequest { from: f.owner, to: f.owner, amount: Amount::from_coins(1).unwrap(), fee: Amount::ZERO };
+    build_payment(&f.keys, f.node.params(), &[coin], &request).unwrap()
+}
+
+/// With checks handed to the shell, a peer's transaction waits for its answers: not in the
+/// mempool, not asked for again when announced, then in and announced to the other peers.
+#[test]
+fn a_peers_transaction_enters_the_mempool_once_the_shell_checked_it() {
+    let (mut f, _, tx) = shell_checking_node();
+    handshake(&mut f, 2);
+    let txid = tx.txid();
+    f.node.received(1, &Message::Tx(tx).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    let checks = the_checks(&out);
+    assert_eq!(checks.1.len(), 1, "one input, one job");
+    assert!(f.node.mempool().is_empty(), "nothing enters before the answers");
+    f.node.received(2, &Message::Inv(vec![Inventory::Tx(txid)]).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    assert!(sent_to(&f, &out, 2).is_empty(), "a transaction being checked is not asked for");
+
+    let out = answer(&mut f, checks);
+    assert!(f.node.mempool().contains(&txid));
+    assert_eq!(sent_to(&f, &out, 2), vec![Message::Inv(vec![Inventory::Tx(txid)])]);
+    assert!(sent_to(&f, &out, 1).is_empty(), "not announced back to its sender");
+}
+
+/// A forged payment whose checks run in the shell is refused with the reason once the
+/// answers come, and its sender is not punished.
+#[test]
+fn a_forged_transaction_checked_in_the_shell_gets_a_reject() {
+    let (mut f, _, mut tx) = shell_checking_node();
+    tx.outputs[0].amount = Amount::from_coins(2).unwrap();
+    tx.outputs[1].amount = Amount::from_coins(8).unwrap();
+    let txid = tx.txid();
+    f.node.received(1, &Message::Tx(tx).to_frame(f.magic), NOW);
+    let checks = the_checks(&drain(&mut f));
+    let out = answer(&mut f, checks);
+    assert!(disconnect_reason(&out, 1).is_none());
+    match sent_to(&f, &out, 1).as_slice() {
+        [Message::Reject(reject)] => {
+            assert_eq!((reject.item, reject.code), (Inventory::Tx(txid), RejectCode::Invalid));
+            assert!(reject.reason.contains("signature"), "{}", reject.reason);
+        }
+        other => panic!("expected one reject, got {other:?}"),
+    }
+    assert!(f.node.mempool().is_empty());
+}
+
+/// A payment spending the change of one still being checked waits for it, then is checked
+/// itself; the two enter the mempool in order.
+#[test]
+fn a_child_transaction_waits_for_its_parents_checks() {
+    let (mut f, _, parent) = shell_checking_node();
+    let change = (tabcoin_core::OutPoint { txid: parent.txid(), vout: 1 }, parent.outputs[1]);
+    assert_eq!(change.1.pubkey_hash, f.owner.pubkey_hash);
+    let child = paying_from(&f, change);
+    let grandchild = paying_from(&f, (tabcoin_core::OutPoint { txid: child.txid(), vout: 1 }, child.outputs[1]));
+    let (parent_id, child_id, grandchild_id) = (parent.txid(), child.txid(), grandchild.txid());
+    f.node.received(1, &Message::Tx(parent).to_frame(f.magic), NOW);
+    f.node.received(1, &Message::Tx(child).to_frame(f.magic), NOW);
+    f.node.received(1, &Message::Tx(grandchild).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    let checks = the_checks(&out);
+    assert!(sent_to(&f, &out, 1).is_empty(), "the children are not rejected as missing inputs: {out:?}");
+
+    let out = answer(&mut f, checks);
+    assert_eq!(f.node.mempool().entries().iter().map(|e| e.txid).collect::<Vec<_>>(), vec![parent_id]);
+    let out = answer(&mut f, the_checks(&out));
+    assert!(f.node.mempool().contains(&child_id) && !f.node.mempool().contains(&grandchild_id));
+    answer(&mut f, the_checks(&out));
+    let order: Vec<_> = f.node.mempool().entries().iter().map(|e| e.txid).collect();
+    assert_eq!(order, vec![parent_id, child_id, grandchild_id]);
+}
+
+/// Two payments spending the same coin may both be out for checks (neither is in the mempool
+/// yet); the answers do not let the second in: everything else is checked again.
+#[test]
+fn a_double_spend_checked_at_the_same_time_is_refused_after_its_checks() {
+    let (mut f, chain, first) = shell_checking_node();
+    let coins = f.node.mempool().spendable_coins(&chain, &f.owner.pubkey_hash);
+    let request =
+        PaymentRequest { from: f.owner, to: f.owner, amount: Amount::from_coins(3).unwrap(), fee: Amount::ZERO };
+    let second = build_payment(&f.keys, f.node.params(), &coins, &request).unwrap();
+    assert_eq!(first.spends()[0].prev_out, second.spends()[0].prev_out);
+    f.node.received(1, &Message::Tx(first.clone()).to_frame(f.magic), NOW);
+    let first_checks = the_checks(&drain(&mut f));
+    f.node.received(1, &Message::Tx(second.clone()).to_frame(f.magic), NOW);
+    let second_checks = the_checks(&drain(&mut f));
+
+    answer(&mut f, first_checks);
+    let out = answer(&mut f, second_checks);
+    assert!(f.node.mempool().contains(&first.txid()) && !f.node.mempool().contains(&second.txid()));
+    match sent_to(&f, &out, 1).as_slice() {
+        [Message::Reject(reject)] => assert_eq!(reject.code, RejectCode::Duplicate, "{}", reject.reason),
+        other => panic!("expected one reject, got {other:?}"),
+    }
+}
+
+/// Peers' transactions held for their checks are bounded in bytes: past 8 MiB more are
+/// ignored (logged, not punished), and room made by an answer is used again.
+#[test]
+fn transactions_waiting_for_checks_are_bounded() {
+    let (mut f, _, mut tx) = shell_checking_node();
+    // About 100 kB each: the change split into many outputs of one base unit.
+    let unit = tabcoin_core::TxOut { amount: Amount::from_base_units(1), pubkey_hash: f.owner.pubkey_hash };
+    tx.outputs[1].amount = tx.outputs[1].amount.checked_sub(Amount::from_base_units(10_000)).unwrap();
+    tx.outputs.extend(std::iter::repeat_n(unit, 3_400));
+    let variants: Vec<tabcoin_core::Transaction> = (0..90u64)
+        .map(|i| {
+            let mut variant = tx.clone();
+            variant.outputs[2].amount = Amount::from_base_units(2 + i);
+            variant
+        })
+        .collect();
+    let bytes = variants[0].encoded_len();
+    assert!(bytes > 95_000 && bytes <= f.node.params().max_tx_bytes);
+    let fit = (8 << 20) / bytes;
+    assert!(fit < variants.len());
+    let items = variants.iter().map(|t| Inventory::Tx(t.txid())).collect();
+    f.node.received(1, &Message::Inv(items).to_frame(f.magic), NOW);
+    drain(&mut f);
+    for variant in &variants {
+        f.node.received(1, &Message::Tx(variant.clone()).to_frame(f.magic), NOW);
+    }
+    let out = drain(&mut f);
+    let handed_out: Vec<u64> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Verify { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(handed_out.len(), fit);
+    let ignored = out
+        .iter()
+        .filter(|o| matches!(o, Output::Event(tabcoin_core::node::Event::Log(line)) if line.contains("wait for their signature checks")))
+        .count();
+    assert_eq!(ignored, variants.len() - fit);
+    assert!(disconnect_reason(&out, 1).is_none() && sent_to(&f, &out, 1).is_empty());
+
+    // One answered (forged: refused), and room for one more.
+    f.node.signatures_verified(handed_out[0], &[false], NOW);
+    drain(&mut f);
+    f.node.received(1, &Message::Tx(variants[fit].clone()).to_frame(f.magic), NOW + 10_000);
+    the_checks(&drain(&mut f));
+}
