@@ -9,7 +9,7 @@ use crate::amount::Amount;
 use crate::chain::{BlockAccepted, ChainState};
 use crate::hash::{PubKeyHash, Txid};
 use crate::params::FeeRate;
-use crate::sigcheck::{SignatureBatch, SignatureMode};
+use crate::sigcheck::{SignatureBatch, SignatureMode, VerifiedTxs};
 use crate::sort;
 use crate::tx::{OutPoint, Transaction, TxOut};
 use crate::validation::{TxError, check_transaction};
@@ -26,6 +26,8 @@ pub struct MempoolEntry {
     pub depth: u32,
     /// Arrival order.
     pub sequence: u64,
+    /// The outputs its inputs spend, in order: what its signatures were checked against.
+    pub spent: Vec<TxOut>,
 }
 
 /// Why the mempool refused a transaction.
@@ -150,6 +152,15 @@ impl Mempool {
         all
     }
 
+    /// Which of `txs` are in the mempool, vouched for with the outputs their signatures were
+    /// checked against on entry: a block this node mines from its mempool is not checked twice.
+    pub fn signatures_checked(&self, txs: &[Transaction]) -> VerifiedTxs {
+        VerifiedTxs::from_checked(txs.iter().filter_map(|tx| {
+            let entry = self.entries.get(&tx.txid()).filter(|e| e.tx == *tx)?;
+            Some((tx.wtxid(), entry.spent.clone()))
+        }))
+    }
+
     /// An output of a mempool transaction.
     fn unconfirmed_output(&self, outpoint: &OutPoint) -> Option<(TxOut, u32)> {
         let parent = self.entries.get(&outpoint.txid)?;
@@ -199,7 +210,7 @@ impl Mempool {
         for input in tx.spends() {
             self.spenders.insert(input.prev_out, txid);
         }
-        let entry = MempoolEntry { tx, txid, fee, bytes, fee_rate, depth, sequence: self.next_sequence };
+        let entry = MempoolEntry { tx, txid, fee, bytes, fee_rate, depth, sequence: self.next_sequence, spent };
         self.next_sequence += 1;
         self.total_bytes += bytes;
         self.entries.insert(txid, entry);

@@ -108,6 +108,11 @@ pub struct VerifiedTxs {
 }
 
 impl VerifiedTxs {
+    /// Transactions (by wtxid) whose signatures were checked against these spent outputs.
+    pub(crate) fn from_checked(checked: impl Iterator<Item = (Wtxid, Vec<TxOut>)>) -> VerifiedTxs {
+        VerifiedTxs { spent: checked.collect() }
+    }
+
     /// Whether `wtxid`'s signatures were verified against exactly `spent`.
     pub fn covers(&self, wtxid: &Wtxid, spent: &[TxOut]) -> bool {
         self.spent.get(wtxid).is_some_and(|s| s.as_slice() == spent)

@@ -689,7 +689,9 @@ impl Node {
                 previous.map(|(payee, policy)| Mining { payee, policy, then: None, job: None, job_mempool_len: 0 });
         }
         let hash = block.block_hash();
-        if self.process_block(block, None, None)
+        // Its transactions' signatures were checked as they entered the mempool.
+        let checked = self.mempool.signatures_checked(&block.txs);
+        if self.process_block(block, None, Some(&checked))
             && let Some((_, announcements)) = self.awaiting_commit.back_mut()
         {
             announcements.push(Announcement::Mined { hash, height, payee });

@@ -574,3 +574,38 @@ fn transactions_waiting_for_checks_are_bounded() {
     f.node.received(1, &Message::Tx(variants[fit].clone()).to_frame(f.magic), NOW + 10_000);
     the_checks(&drain(&mut f));
 }
+
+/// A block the node mines from its mempool is not checked twice: its transactions'
+/// signatures were checked on entry. Shown with a shell that vouches for a forged payment
+/// (a shell's true answer is trusted, see ARCHITECTURE.md): the mined block connects with it,
+/// where a second check would refuse the node's own block.
+#[test]
+fn a_mined_block_trusts_the_checks_its_transactions_passed_on_entering_the_mempool() {
+    let (mut f, _, mut forged) = shell_checking_node();
+    forged.outputs[0].amount = Amount::from_coins(2).unwrap();
+    forged.outputs[1].amount = Amount::from_coins(8).unwrap();
+    f.node.received(1, &Message::Tx(forged.clone()).to_frame(f.magic), NOW);
+    let (id, jobs) = the_checks(&drain(&mut f));
+    assert!(!jobs[0].verify());
+    f.node.signatures_verified(id, &[true], NOW);
+    drain(&mut f);
+    assert!(f.node.mempool().contains(&forged.txid()));
+
+    f.node.mine_once(f.owner.pubkey_hash);
+    let job = drain(&mut f)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Mine(job) => Some(job),
+            _ => None,
+        })
+        .expect("a mining job");
+    let nonce = match tabcoin_core::mining::NonceSearch::new(&job.header).unwrap().search(0, 1 << 32) {
+        tabcoin_core::mining::SearchOutcome::Found { nonce, .. } => nonce,
+        other => panic!("{other:?}"),
+    };
+    f.node.nonce_found(job.id, nonce, NOW);
+    drain(&mut f);
+    let chain = f.node.chain().unwrap();
+    assert_eq!(chain.height(), 1);
+    assert!(chain.transaction(&forged.txid()).is_some());
+}
