@@ -427,13 +427,20 @@ impl Mempool {
         }
     }
 
-    /// Rebuilds the mempool from `first` then the current entries, keeping what is still valid.
+    /// Rebuilds the mempool from `first` (the payments of blocks a reorganisation took off)
+    /// then the current entries, keeping what is still valid. Signatures are not checked
+    /// again: `first`'s were when their blocks connected, the entries' on entry, against the
+    /// outputs they spend, which their outpoints fix (an entry's are compared all the same).
     fn revalidate(&mut self, chain: &ChainState, first: Vec<Transaction>) -> Vec<Txid> {
         let old: Vec<Transaction> = self.entries().into_iter().map(|e| e.tx.clone()).collect();
+        let checked = VerifiedTxs::from_checked(self.entries.values().map(|e| (e.tx.wtxid(), e.spent.clone())));
         let old_txids: HashSet<Txid> = self.entries.keys().copied().collect();
         *self = Mempool { next_sequence: self.next_sequence, ..Mempool::default() };
-        for tx in first.into_iter().chain(old) {
-            let _ = self.accept(tx, chain);
+        for tx in first {
+            let _ = self.accept_with(tx, chain, SignatureMode::Trusted);
+        }
+        for tx in old {
+            let _ = self.accept_with(tx, chain, SignatureMode::Prechecked(&checked));
         }
         let mut dropped: Vec<Txid> =
             old_txids.into_iter().filter(|t| !self.entries.contains_key(t) && chain.transaction(t).is_none()).collect();

@@ -219,3 +219,31 @@ fn locators_and_headers_find_the_fork() {
     assert_eq!(t.chain.headers_after(&[BlockHash([1; 32])], &BlockHash::ZERO, 2000).len(), 300);
     assert!(t.chain.headers_after(&locator, &BlockHash::ZERO, 2000).is_empty());
 }
+
+/// A reorganisation does not check the signatures of the mempool's payments again (they were
+/// checked on entry, against the outputs they spend). Shown with an entry whose checks were
+/// vouched for elsewhere although forged (a shell's true answer is trusted): it stays, where
+/// a second check would drop it. Its inputs and amounts are still checked: the spend of a
+/// reward the reorganisation takes away goes.
+#[test]
+fn a_reorg_keeps_the_signature_checks_of_mempool_entries() {
+    use tabcoin_core::sigcheck::SignatureMode;
+    let mut t = TestChain::new(&key(1));
+    let genesis = t.chain.genesis_hash();
+    let a1 = t.mine(&key(3));
+    let spend_reward = t.pay(&key(3), &key(2), coins(1), Amount::ZERO);
+    t.submit(spend_reward.clone()).unwrap();
+    let mut forged = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
+    forged.outputs[0].amount = coins(2);
+    forged.outputs[1].amount = coins(8);
+    let vouched = t.mempool.signature_jobs(&forged, &t.chain).unwrap().verified(&[true]);
+    t.mempool.accept_with(forged.clone(), &t.chain, SignatureMode::Prechecked(&vouched)).unwrap();
+
+    let b1 = t.block_on(genesis, &key(4), vec![]);
+    let b1_hash = b1.block_hash();
+    t.accept(b1).unwrap();
+    let b2 = t.block_on(b1_hash, &key(4), vec![]);
+    assert_eq!(t.accept(b2).unwrap().disconnected, vec![a1.block_hash()]);
+    assert!(t.mempool.contains(&forged.txid()), "not checked again");
+    assert!(!t.mempool.contains(&spend_reward.txid()), "its input is gone");
+}
