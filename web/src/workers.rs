@@ -539,6 +539,19 @@ mod tests {
         pool.terminate();
     }
 
+    /// One signature (a peer's payment) goes to a worker too, not checked on the page's
+    /// thread: no answer comes before the worker's.
+    #[wasm_bindgen_test]
+    async fn a_single_signature_is_checked_in_a_worker() {
+        let (pool, reports) = collecting_pool(2);
+        let key = SecretKey::from_entropy([6; 32]);
+        pool.verify(43, &[signed(&key, &[1; 40])]);
+        assert!(reports.borrow().is_empty(), "answered on the page's thread: {:?}", reports.borrow());
+        let answer = wait_for_report(&reports, |r| matches!(r, Report::Verified { .. })).await;
+        assert_eq!(answer, Report::Verified { id: 43, results: vec![true] });
+        pool.terminate();
+    }
+
     /// Workers that cannot load the module say so, and the checks they were given are done
     /// here instead: sync goes on.
     #[wasm_bindgen_test]
