@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::block::Block;
 use crate::chain::ChainState;
-use crate::hash::{Sha256Prefixed, Wtxid};
+use crate::hash::{Sha256Prefixed, Txid, Wtxid};
 use crate::keys::{PublicKey, SecretKey, Signature};
 use crate::tx::{OutPoint, Transaction, TxOut};
 
@@ -163,7 +163,7 @@ impl SignatureBatch {
                         })
                         .collect();
                     if let Some(spent) = spent {
-                        batch.push(tx, spent);
+                        batch.push(tx, txid, spent);
                     }
                 }
                 for (vout, output) in tx.outputs.iter().enumerate() {
@@ -179,11 +179,11 @@ impl SignatureBatch {
     /// rejects it).
     pub fn for_transaction(tx: &Transaction, spent: Vec<TxOut>) -> SignatureBatch {
         let mut batch = SignatureBatch::default();
-        batch.push(tx, spent);
+        batch.push(tx, tx.txid(), spent);
         batch
     }
 
-    fn push(&mut self, tx: &Transaction, spent: Vec<TxOut>) {
+    fn push(&mut self, tx: &Transaction, txid: Txid, spent: Vec<TxOut>) {
         let inputs = tx.spends();
         let owned = inputs.len() == spent.len()
             && inputs.iter().zip(&spent).all(|(i, o)| i.pubkey.pubkey_hash() == o.pubkey_hash);
@@ -191,7 +191,7 @@ impl SignatureBatch {
             return;
         }
         let amounts: Vec<_> = spent.iter().map(|o| o.amount).collect();
-        let prefix: Arc<[u8]> = Transaction::sighash_prefix(&tx.txid(), &amounts).into();
+        let prefix: Arc<[u8]> = Transaction::sighash_prefix(&txid, &amounts).into();
         let start = self.jobs.len();
         for (index, input) in inputs.iter().enumerate() {
             self.jobs.push(SignatureJob {

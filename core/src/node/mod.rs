@@ -252,6 +252,9 @@ pub struct Node {
     next_verify: u64,
     /// Peers' transactions out for signature checks, by the id of their [`Output::Verify`].
     tx_checks: LiteMap<u64, TxCheck>,
+    /// Every transaction those hold (out for checks, or waiting behind one), and the check
+    /// holding it: what `inv` and a child's parent are looked up in.
+    tx_checks_held: HashMap<Txid, u64>,
     tx_check_bytes: usize,
     /// Blocks stored in batches the shell has not committed yet: not served to peers, who
     /// could otherwise hold blocks that a crash here would lose.
@@ -290,6 +293,7 @@ impl Node {
             verifying: VecDeque::new(),
             next_verify: 0,
             tx_checks: LiteMap::new(),
+            tx_checks_held: HashMap::new(),
             tx_check_bytes: 0,
             uncommitted: HashSet::new(),
         }
@@ -881,7 +885,7 @@ impl Node {
                 Inventory::Tx(txid) => {
                     let unknown = !self.mempool.contains(&txid)
                         && chain.transaction(&txid).is_none()
-                        && !tx_check_holds(&self.tx_checks, &txid);
+                        && !self.tx_checks_held.contains_key(&txid);
                     // Asked already, or too much asked of it already: what it announces
                     // cannot make us send more than a bounded number of requests.
                     if unknown && state.txs_asked.len() < MAX_TXS_ASKED_PER_PEER && state.txs_asked.insert(txid) {
@@ -1336,25 +1340,25 @@ impl Node {
     fn check_tx_signatures(&mut self, peer: PeerId, tx: Transaction) {
         let txid = tx.txid();
         let Some(chain) = &self.chain else { return };
-        if tx_check_holds(&self.tx_checks, &txid) {
+        if self.tx_checks_held.contains_key(&txid) {
             return;
         }
         let batch = match self.mempool.signature_jobs(&tx, chain) {
             Ok(batch) => batch,
-            Err(MempoolError::Invalid(TxError::MissingInput(outpoint)))
-                if tx_check_holds(&self.tx_checks, &outpoint.txid) =>
-            {
+            Err(MempoolError::Invalid(TxError::MissingInput(outpoint))) => {
+                // Behind the check holding its parent (the parent's own, or the one the parent
+                // waits behind): children are checked in the order they came, after it.
+                let Some(&id) = self.tx_checks_held.get(&outpoint.txid) else {
+                    let error = MempoolError::Invalid(TxError::MissingInput(outpoint));
+                    return self.tx_outcome(peer, txid, Err(error));
+                };
                 let bytes = tx.encoded_len();
-                if self.tx_check_room(txid, peer, bytes) {
-                    // Behind its parent (or behind the parent's own wait): children are
-                    // checked in the order they came, after the transaction they wait for.
-                    let waits_for = |c: &&mut TxCheck| {
-                        c.txid == outpoint.txid || c.children.iter().any(|(_, t, _)| *t == outpoint.txid)
-                    };
-                    if let Some(parent) = self.tx_checks.iter_mut().map(|(_, c)| c).find(waits_for) {
-                        self.tx_check_bytes += bytes;
-                        parent.children.push((tx, txid, peer));
-                    }
+                if self.tx_check_room(txid, peer, bytes)
+                    && let Some(holder) = self.tx_checks.get_mut(&id)
+                {
+                    self.tx_check_bytes += bytes;
+                    self.tx_checks_held.insert(txid, id);
+                    holder.children.push((tx, txid, peer));
                 }
                 return;
             }
@@ -1372,6 +1376,7 @@ impl Node {
         self.next_verify += 1;
         let id = self.next_verify;
         self.outputs.push_back(Output::Verify { id, jobs: batch.jobs.clone() });
+        self.tx_checks_held.insert(txid, id);
         self.tx_checks.insert(id, TxCheck { tx, txid, peer, batch, children: Vec::new() });
     }
 
@@ -1391,6 +1396,9 @@ impl Node {
     /// else still hold; then the transactions that waited for it.
     fn tx_checked(&mut self, check: TxCheck, results: &[bool]) {
         let TxCheck { tx, txid, peer, batch, children } = check;
+        for held in std::iter::once(&txid).chain(children.iter().map(|(_, child, _)| child)) {
+            self.tx_checks_held.remove(held);
+        }
         self.tx_check_bytes = self
             .tx_check_bytes
             .saturating_sub(tx.encoded_len() + children.iter().map(|(child, _, _)| child.encoded_len()).sum::<usize>());
@@ -1565,9 +1573,4 @@ impl Node {
         mining.job_mempool_len = self.mempool.len();
         self.outputs.push_back(Output::Mine(job));
     }
-}
-
-/// Whether `txid` is out for signature checks, or waits for one that is.
-fn tx_check_holds(checks: &LiteMap<u64, TxCheck>, txid: &Txid) -> bool {
-    checks.iter().any(|(_, c)| c.txid == *txid || c.children.iter().any(|(_, child, _)| child == txid))
 }

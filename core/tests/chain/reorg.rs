@@ -56,14 +56,19 @@ fn a_reorg_drops_mempool_transactions_that_the_new_chain_invalidates() {
     let a1 = t.mine(&key(3));
     let spend_reward = t.pay(&key(3), &key(2), coins(1), Amount::ZERO);
     t.submit(spend_reward.clone()).unwrap();
-    let b1 = t.block_on(genesis, &key(4), vec![]);
-    let b1_hash = b1.block_hash();
-    t.accept(b1).unwrap();
-    let b2 = t.block_on(b1_hash, &key(4), vec![]);
-    let change = t.accept(b2).unwrap();
+    let change = overtake_with_two_blocks_on(&mut t, genesis);
     assert_eq!(change.disconnected, vec![a1.block_hash()]);
     assert!(!t.mempool.contains(&spend_reward.txid()));
     t.assert_consistent();
+}
+
+/// Two empty blocks on `parent`, paying key 4: a branch that overtakes a one-block tip.
+fn overtake_with_two_blocks_on(t: &mut TestChain, parent: BlockHash) -> tabcoin_core::chain::BlockAccepted {
+    let b1 = t.block_on(parent, &key(4), vec![]);
+    let b1_hash = b1.block_hash();
+    t.accept(b1).unwrap();
+    let b2 = t.block_on(b1_hash, &key(4), vec![]);
+    t.accept(b2).unwrap()
 }
 
 #[test]
@@ -239,11 +244,7 @@ fn a_reorg_keeps_the_signature_checks_of_mempool_entries() {
     let vouched = t.mempool.signature_jobs(&forged, &t.chain).unwrap().verified(&[true]);
     t.mempool.accept_with(forged.clone(), &t.chain, SignatureMode::Prechecked(&vouched)).unwrap();
 
-    let b1 = t.block_on(genesis, &key(4), vec![]);
-    let b1_hash = b1.block_hash();
-    t.accept(b1).unwrap();
-    let b2 = t.block_on(b1_hash, &key(4), vec![]);
-    assert_eq!(t.accept(b2).unwrap().disconnected, vec![a1.block_hash()]);
+    assert_eq!(overtake_with_two_blocks_on(&mut t, genesis).disconnected, vec![a1.block_hash()]);
     assert!(t.mempool.contains(&forged.txid()), "not checked again");
     assert!(!t.mempool.contains(&spend_reward.txid()), "its input is gone");
 }

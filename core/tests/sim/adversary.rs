@@ -370,6 +370,24 @@ fn a_full_address_table_keeps_the_newest() {
 
 /// The seed's `send -mine` on a node that mines continuously: one block for the sender,
 /// then back to mining as before.
+/// Searches the mining job the node just handed out, reports the nonce, and returns what the
+/// node did then.
+fn find_the_nonce(f: &mut Fixture) -> Vec<Output> {
+    let job = drain(f)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Mine(job) => Some(job),
+            _ => None,
+        })
+        .expect("a mining job");
+    let nonce = match tabcoin_core::mining::NonceSearch::new(&job.header).unwrap().search(0, 1 << 32) {
+        tabcoin_core::mining::SearchOutcome::Found { nonce, .. } => nonce,
+        other => panic!("{other:?}"),
+    };
+    f.node.nonce_found(job.id, nonce, NOW);
+    drain(f)
+}
+
 #[test]
 fn mine_once_returns_to_the_earlier_mining() {
     let mut f = fixture();
@@ -378,19 +396,7 @@ fn mine_once_returns_to_the_earlier_mining() {
     f.node.set_mining(Some((miner, tabcoin_core::node::MiningPolicy::Continuous)));
     drain(&mut f);
     f.node.mine_once(sender);
-    let job = drain(&mut f)
-        .into_iter()
-        .find_map(|o| match o {
-            Output::Mine(job) => Some(job),
-            _ => None,
-        })
-        .expect("a one-off job");
-    let nonce = match tabcoin_core::mining::NonceSearch::new(&job.header).unwrap().search(0, 1 << 32) {
-        tabcoin_core::mining::SearchOutcome::Found { nonce, .. } => nonce,
-        other => panic!("{other:?}"),
-    };
-    f.node.nonce_found(job.id, nonce, NOW);
-    let out = drain(&mut f);
+    let out = find_the_nonce(&mut f);
     let chain = f.node.chain().unwrap();
     assert_eq!(chain.height(), 1);
     assert_eq!(chain.balance(&sender), Amount::from_coins(10).unwrap());
@@ -592,19 +598,7 @@ fn a_mined_block_trusts_the_checks_its_transactions_passed_on_entering_the_mempo
     assert!(f.node.mempool().contains(&forged.txid()));
 
     f.node.mine_once(f.owner.pubkey_hash);
-    let job = drain(&mut f)
-        .into_iter()
-        .find_map(|o| match o {
-            Output::Mine(job) => Some(job),
-            _ => None,
-        })
-        .expect("a mining job");
-    let nonce = match tabcoin_core::mining::NonceSearch::new(&job.header).unwrap().search(0, 1 << 32) {
-        tabcoin_core::mining::SearchOutcome::Found { nonce, .. } => nonce,
-        other => panic!("{other:?}"),
-    };
-    f.node.nonce_found(job.id, nonce, NOW);
-    drain(&mut f);
+    find_the_nonce(&mut f);
     let chain = f.node.chain().unwrap();
     assert_eq!(chain.height(), 1);
     assert!(chain.transaction(&forged.txid()).is_some());
