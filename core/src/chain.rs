@@ -5,6 +5,7 @@
 //! can be restored from what was committed ([`ChainState::load`]).
 
 use core::fmt;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use crate::amount::Amount;
@@ -14,7 +15,7 @@ use crate::hash::{BlockHash, PubKeyHash, Txid};
 use crate::header::BlockHeader;
 use crate::params::ChainParams;
 use crate::pow::{CompactTarget, Work};
-use crate::sigcheck::{SignatureMode, VerifiedTxs};
+use crate::sigcheck::{SignatureBatch, SignatureMode, VerifiedTxs};
 use crate::sort;
 use crate::store::{IndexRecord, META_TIP, MemoryStore, Table, WriteBatch, outpoint_key};
 use crate::tx::{OutPoint, Transaction, TxOut};
@@ -70,6 +71,14 @@ pub struct BlockAccepted {
     /// Transactions of the disconnected blocks (coinbases left out), oldest first: back to the
     /// mempool with them.
     pub returned_txs: Vec<Transaction>,
+}
+
+/// What [`ChainState::accept_block_deferred`] did.
+#[derive(Debug)]
+pub enum BlockAcceptance {
+    Accepted(BlockAccepted),
+    /// Nothing yet: these signatures have to be checked first.
+    NeedsSignatures(SignatureBatch),
 }
 
 impl BlockAccepted {
@@ -391,6 +400,26 @@ impl ChainState {
         self.accept_block_with(block, now, SignatureMode::Prechecked(verified))
     }
 
+    /// As [`ChainState::accept_block`], but checking no signature here: it takes the answers
+    /// in `checked` (from [`SignatureBatch::verified`]) for exactly the outputs they were
+    /// checked against, and if any other signature has to be checked first, returns those
+    /// jobs, with the state as before. Asked again with the answers, it goes on from there.
+    /// What a node whose shell checks every signature (on other threads, in Web Workers)
+    /// uses for a block that did not come in a run extending its tip.
+    pub fn accept_block_deferred(
+        &mut self,
+        block: Block,
+        now: u64,
+        checked: &VerifiedTxs,
+    ) -> Result<BlockAcceptance, BlockError> {
+        let pending = RefCell::new(SignatureBatch::default());
+        match self.accept_block_with(block, now, SignatureMode::Deferred { checked, pending: &pending }) {
+            Ok(accepted) => Ok(BlockAcceptance::Accepted(accepted)),
+            Err(BlockError::SignaturesPending) => Ok(BlockAcceptance::NeedsSignatures(pending.into_inner())),
+            Err(error) => Err(error),
+        }
+    }
+
     fn accept_block_with(
         &mut self,
         block: Block,
@@ -515,6 +544,15 @@ impl ChainState {
                 return Err((*step, error));
             }
             connected.push(*step);
+        }
+        // The whole branch connected but for signatures yet to check: undone, to be done again
+        // with the answers (one round of checks for the branch, not one per block).
+        if let SignatureMode::Deferred { pending, .. } = mode
+            && !pending.borrow().is_empty()
+        {
+            self.restore_after_failed_reorg(connected.len(), &disconnected_blocks).map_err(|e| (hash, e))?;
+            accepted.batch.truncate(batch_start);
+            return Err((hash, BlockError::SignaturesPending));
         }
         accepted.disconnected = disconnected_blocks.iter().map(|(h, _)| *h).collect();
         accepted.returned_txs = disconnected_blocks
@@ -845,13 +883,19 @@ fn apply_block_inner(
                 .checked_sub(output_total)
                 .ok_or_else(|| fail(TxError::InsufficientInputs { inputs: input_total, outputs: output_total }))?;
             fees = fees.checked_add(fee).ok_or_else(|| fail(TxError::InputTotalTooLarge))?;
-            let verify = match mode {
-                SignatureMode::CheckAll => true,
-                SignatureMode::Trusted => false,
-                SignatureMode::Prechecked(verified) => !verified.covers(&tx.wtxid(), &spent_outputs),
-            };
-            if verify {
-                tx.verify_inputs(&spent_outputs).map_err(|e| fail(e.into()))?;
+            match mode {
+                SignatureMode::CheckAll => tx.verify_inputs(&spent_outputs).map_err(|e| fail(e.into()))?,
+                SignatureMode::Trusted => {}
+                SignatureMode::Prechecked(verified) => {
+                    if !verified.covers(&tx.wtxid(), &spent_outputs) {
+                        tx.verify_inputs(&spent_outputs).map_err(|e| fail(e.into()))?;
+                    }
+                }
+                SignatureMode::Deferred { checked, pending } => {
+                    if checked.settle(tx, &spent_outputs).map_err(|e| fail(e.into()))? {
+                        pending.borrow_mut().push(tx, txid, spent_outputs);
+                    }
+                }
             }
         }
         for (vout, output) in tx.outputs.iter().enumerate() {

@@ -33,6 +33,9 @@ pub enum SignatureError {
     HighS,
     /// The signature does not match the key and message.
     Mismatch,
+    /// A checker that only answers valid or not refused it: the key is not a point, or the
+    /// signature does not match it and the message.
+    Refused,
 }
 
 impl fmt::Display for SignatureError {
@@ -42,6 +45,9 @@ impl fmt::Display for SignatureError {
             SignatureError::InvalidEncoding => "the signature's r or s is out of range",
             SignatureError::HighS => "the signature is not in low-S form",
             SignatureError::Mismatch => "the signature does not match the key and transaction",
+            SignatureError::Refused => {
+                "the signature does not verify: its key is not a P-256 point or it does not match the key and transaction"
+            }
         })
     }
 }

@@ -3,6 +3,7 @@
 //! unconfirmed transactions.
 
 use core::fmt;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use crate::amount::Amount;
@@ -54,6 +55,9 @@ pub enum MempoolError {
     Full {
         fee_rate: FeeRate,
     },
+    /// Its signatures are still to be checked: only inside [`Mempool::accept_deferred`],
+    /// which asks for them instead.
+    SignaturesPending,
 }
 
 impl fmt::Display for MempoolError {
@@ -76,6 +80,7 @@ impl fmt::Display for MempoolError {
                 "the mempool is full of transactions paying more than {} base units per 1000 bytes",
                 fee_rate.0
             ),
+            MempoolError::SignaturesPending => f.write_str("its signatures are still to be checked"),
         }
     }
 }
@@ -95,6 +100,14 @@ pub struct MempoolAccepted {
     pub fee: Amount,
     /// Transactions evicted to make room (lowest fee rate first).
     pub evicted: Vec<Txid>,
+}
+
+/// What [`Mempool::accept_deferred`] did.
+#[derive(Debug)]
+pub enum TxAcceptance {
+    Accepted(MempoolAccepted),
+    /// Nothing yet: these signatures have to be checked first.
+    NeedsSignatures(SignatureBatch),
 }
 
 /// What [`Mempool::check`] found: all a transaction's entry needs but its signatures.
@@ -189,16 +202,52 @@ impl Mempool {
         chain: &ChainState,
         mode: SignatureMode<'_>,
     ) -> Result<MempoolAccepted, MempoolError> {
-        let Checked { txid, spent, fee, bytes, depth } = self.check(&tx, chain)?;
-        let verify = match mode {
-            SignatureMode::CheckAll => true,
-            SignatureMode::Trusted => false,
-            SignatureMode::Prechecked(verified) => !verified.covers(&tx.wtxid(), &spent),
-        };
-        if verify {
-            tx.verify_inputs(&spent).map_err(TxError::from)?;
+        let checked = self.check(&tx, chain)?;
+        let spent = &checked.spent;
+        match mode {
+            SignatureMode::CheckAll => tx.verify_inputs(spent).map_err(TxError::from)?,
+            SignatureMode::Trusted => {}
+            SignatureMode::Prechecked(verified) => {
+                if !verified.covers(&tx.wtxid(), spent) {
+                    tx.verify_inputs(spent).map_err(TxError::from)?;
+                }
+            }
+            SignatureMode::Deferred { checked: answers, pending } => {
+                if answers.settle(&tx, spent).map_err(TxError::from)? {
+                    pending.borrow_mut().push(&tx, checked.txid, checked.spent.clone());
+                    return Err(MempoolError::SignaturesPending);
+                }
+            }
         }
+        self.admit(tx, checked, chain)
+    }
 
+    /// [`Mempool::accept`] checking no signature here: it takes the answers in `checked` (from
+    /// [`SignatureBatch::verified`]) for exactly the outputs they were checked against, and
+    /// returns the jobs to check first if those do not answer for the transaction as it
+    /// stands now (the chain or the mempool changed since).
+    pub fn accept_deferred(
+        &mut self,
+        tx: Transaction,
+        chain: &ChainState,
+        checked: &VerifiedTxs,
+    ) -> Result<TxAcceptance, MempoolError> {
+        let pending = RefCell::new(SignatureBatch::default());
+        match self.accept_with(tx, chain, SignatureMode::Deferred { checked, pending: &pending }) {
+            Ok(accepted) => Ok(TxAcceptance::Accepted(accepted)),
+            Err(MempoolError::SignaturesPending) => Ok(TxAcceptance::NeedsSignatures(pending.into_inner())),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Adds a transaction that passed every check, making room if it pays enough.
+    fn admit(
+        &mut self,
+        tx: Transaction,
+        checked: Checked,
+        chain: &ChainState,
+    ) -> Result<MempoolAccepted, MempoolError> {
+        let Checked { txid, spent, fee, bytes, depth } = checked;
         let fee_rate = FeeRate::of(fee, bytes);
         // Decide what must leave to make room before changing anything: a transaction that
         // can not get in leaves the mempool as it was.

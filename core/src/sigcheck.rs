@@ -9,6 +9,7 @@
 //! for exactly those transactions spending exactly those outputs, and checks everything else
 //! itself.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -16,8 +17,8 @@ use std::sync::Arc;
 use crate::block::Block;
 use crate::chain::ChainState;
 use crate::hash::{Sha256Prefixed, Txid, Wtxid};
-use crate::keys::{PublicKey, SecretKey, Signature};
-use crate::tx::{OutPoint, Transaction, TxOut};
+use crate::keys::{PublicKey, SecretKey, Signature, SignatureError};
+use crate::tx::{InputError, OutPoint, Transaction, TxOut};
 
 /// One signature to check: all it needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +81,15 @@ impl SignatureJob {
         SignatureJob { pubkey: key.public_key(), signature: key.sign_digest(&message.digest()), message }
     }
 
+    /// Why a signature the shell refused is invalid: its form, if that is at fault (what
+    /// [`SignatureJob::verify`] would say), else that the equation failed.
+    fn refusal(&self) -> SignatureError {
+        if !self.pubkey.is_compressed_sec1() {
+            return SignatureError::InvalidPublicKey;
+        }
+        self.signature.check_form().err().unwrap_or(SignatureError::Refused)
+    }
+
     /// Checks the job in full: [`SignatureJob::check_form`], then the ECDSA equation.
     pub fn verify(&self) -> bool {
         self.pubkey.verify_digest(&self.message.digest(), &self.signature).is_ok()
@@ -101,29 +111,56 @@ pub struct SignatureBatch {
     txs: Vec<(Wtxid, Vec<TxOut>, Range<usize>)>,
 }
 
-/// Transactions whose every signature was verified against the outputs they spend.
+/// The shell's answers for transactions, each against the outputs it spends: all its
+/// signatures valid, or the first input whose signature is not.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifiedTxs {
-    spent: HashMap<Wtxid, Vec<TxOut>>,
+    checked: HashMap<Wtxid, (Vec<TxOut>, Result<(), BadInput>)>,
+}
+
+/// An input whose signature the shell refused, and why as far as core can tell without
+/// checking the equation itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadInput {
+    pub input: usize,
+    pub error: SignatureError,
 }
 
 impl VerifiedTxs {
-    /// Transactions (by wtxid) whose signatures were checked against these spent outputs.
+    /// Transactions (by wtxid) whose signatures were all checked valid against these spent
+    /// outputs.
     pub(crate) fn from_checked(checked: impl Iterator<Item = (Wtxid, Vec<TxOut>)>) -> VerifiedTxs {
-        VerifiedTxs { spent: checked.collect() }
+        VerifiedTxs { checked: checked.map(|(wtxid, spent)| (wtxid, (spent, Ok(())))).collect() }
     }
 
-    /// Whether `wtxid`'s signatures were verified against exactly `spent`.
+    /// Whether `wtxid`'s signatures were all verified valid against exactly `spent`.
     pub fn covers(&self, wtxid: &Wtxid, spent: &[TxOut]) -> bool {
-        self.spent.get(wtxid).is_some_and(|s| s.as_slice() == spent)
+        self.answer(wtxid, spent) == Some(Ok(()))
     }
 
+    /// The answer for `wtxid` spending exactly `spent`, if it was checked against those.
+    pub fn answer(&self, wtxid: &Wtxid, spent: &[TxOut]) -> Option<Result<(), BadInput>> {
+        self.checked.get(wtxid).filter(|(s, _)| s.as_slice() == spent).map(|(_, answer)| *answer)
+    }
+
+    /// For a connect or an entry that checks no signature itself: `Ok(false)` if `tx`'s
+    /// signatures were answered valid against exactly `spent`, `Ok(true)` if they are still to
+    /// be checked (its keys own the coins), the error if they do not or one was refused.
+    pub(crate) fn settle(&self, tx: &Transaction, spent: &[TxOut]) -> Result<bool, InputError> {
+        match self.answer(&tx.wtxid(), spent) {
+            Some(Ok(())) => Ok(false),
+            Some(Err(BadInput { input, error })) => Err(InputError::BadSignature { input, error }),
+            None => tx.check_owners(spent).map(|()| true),
+        }
+    }
+
+    /// Transactions whose signatures were all valid.
     pub fn len(&self) -> usize {
-        self.spent.len()
+        self.checked.values().filter(|(_, answer)| answer.is_ok()).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.spent.is_empty()
+        self.len() == 0
     }
 }
 
@@ -183,7 +220,7 @@ impl SignatureBatch {
         batch
     }
 
-    fn push(&mut self, tx: &Transaction, txid: Txid, spent: Vec<TxOut>) {
+    pub(crate) fn push(&mut self, tx: &Transaction, txid: Txid, spent: Vec<TxOut>) {
         let inputs = tx.spends();
         let owned = inputs.len() == spent.len()
             && inputs.iter().zip(&spent).all(|(i, o)| i.pubkey.pubkey_hash() == o.pubkey_hash);
@@ -203,17 +240,37 @@ impl SignatureBatch {
         self.txs.push((tx.wtxid(), spent, start..self.jobs.len()));
     }
 
-    /// The transactions all of whose jobs passed, given one result per job, in job order.
+    /// The answers per transaction, given one result per job, in job order (a transaction
+    /// some of whose results are missing has none).
     pub fn verified(self, results: &[bool]) -> VerifiedTxs {
-        let spent = self
+        let jobs = self.jobs;
+        let checked = self
             .txs
             .into_iter()
-            .filter(|(_, _, jobs)| {
-                results.get(jobs.clone()).is_some_and(|r| r.len() == jobs.len() && r.iter().all(|ok| *ok))
+            .filter_map(|(wtxid, spent, range)| {
+                let answers = results.get(range.clone())?;
+                let answer = match answers.iter().position(|ok| !ok) {
+                    None => Ok(()),
+                    Some(input) => Err(BadInput { input, error: jobs[range.start + input].refusal() }),
+                };
+                Some((wtxid, (spent, answer)))
             })
-            .map(|(wtxid, spent, _)| (wtxid, spent))
             .collect();
-        VerifiedTxs { spent }
+        VerifiedTxs { checked }
+    }
+
+    /// Whether there is nothing to check.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Adds `other`'s jobs after these.
+    pub fn append(&mut self, other: SignatureBatch) {
+        let offset = self.jobs.len();
+        self.jobs.extend(other.jobs);
+        self.txs.extend(
+            other.txs.into_iter().map(|(wtxid, spent, jobs)| (wtxid, spent, jobs.start + offset..jobs.end + offset)),
+        );
     }
 }
 
@@ -226,4 +283,8 @@ pub enum SignatureMode<'a> {
     Trusted,
     /// Skip the transactions verified in parallel beforehand; verify the rest.
     Prechecked(&'a VerifiedTxs),
+    /// Verify none here: take the answers in `checked`, and add the jobs of every other
+    /// transaction to `pending`. A connect that leaves jobs pending has not happened: the
+    /// caller undoes it and asks for those checks.
+    Deferred { checked: &'a VerifiedTxs, pending: &'a RefCell<SignatureBatch> },
 }

@@ -244,15 +244,22 @@ impl Transaction {
         }
     }
 
+    /// Checks that each input's key hashes to the pubkey hash of the output it spends
+    /// (`spent[i]` for input `i`): the part of [`Transaction::verify_inputs`] before signatures.
+    pub fn check_owners(&self, spent: &[TxOut]) -> Result<(), InputError> {
+        match self.spends().iter().zip(spent).position(|(input, prev)| input.pubkey.pubkey_hash() != prev.pubkey_hash) {
+            Some(input) => Err(InputError::KeyMismatch { input }),
+            None => Ok(()),
+        }
+    }
+
     /// Checks every input against the outputs it spends (`spent[i]` for input `i`): the key must
     /// hash to the output's pubkey hash and the signature must be valid and low-S.
     pub fn verify_inputs(&self, spent: &[TxOut]) -> Result<(), InputError> {
+        self.check_owners(spent)?;
         let amounts: Vec<Amount> = spent.iter().map(|o| o.amount).collect();
         let sighasher = Sha256Prefixed::new(&Transaction::sighash_prefix(&self.txid(), &amounts));
-        for (index, (input, prev)) in self.spends().iter().zip(spent).enumerate() {
-            if input.pubkey.pubkey_hash() != prev.pubkey_hash {
-                return Err(InputError::KeyMismatch { input: index });
-            }
+        for (index, (input, _)) in self.spends().iter().zip(spent).enumerate() {
             let digest = sighasher.digest_with(&(index as u32).to_le_bytes());
             input
                 .pubkey

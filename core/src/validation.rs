@@ -164,6 +164,9 @@ pub enum BlockError {
     BadGenesis(&'static str),
     /// The chain state contradicts itself (a bug or a damaged store), not the block's fault.
     Inconsistent(&'static str),
+    /// Signatures of its transactions (or of its branch's) are still to be checked: only
+    /// inside [`crate::chain::ChainState::accept_block_deferred`], which asks for them instead.
+    SignaturesPending,
 }
 
 impl fmt::Display for BlockError {
@@ -209,6 +212,7 @@ impl fmt::Display for BlockError {
             }
             BlockError::BadGenesis(why) => write!(f, "not a valid genesis block: {why}"),
             BlockError::Inconsistent(why) => write!(f, "chain state inconsistent: {why}"),
+            BlockError::SignaturesPending => f.write_str("signatures of its transactions are still to be checked"),
         }
     }
 }
@@ -234,6 +238,7 @@ impl BlockError {
                 | BlockError::AlreadyKnown
                 | BlockError::KnownInvalid
                 | BlockError::Inconsistent(_)
+                | BlockError::SignaturesPending
         )
     }
 }

@@ -19,17 +19,17 @@ use flood::{FloodGuard, MAX_TXS_ASKED_PER_PEER};
 pub use io::{BatchId, Direction, DisconnectReason, Event, MiningJob, MiningPolicy, Output, PeerId};
 
 use crate::block::Block;
-use crate::chain::{BlockAccepted, ChainState};
+use crate::chain::{BlockAcceptance, BlockAccepted, ChainState};
 use crate::hash::{BlockHash, PubKeyHash, Txid};
 use crate::header::BlockHeader;
-use crate::mempool::{Mempool, MempoolAccepted, MempoolError};
+use crate::mempool::{Mempool, MempoolAccepted, MempoolError, TxAcceptance};
 use crate::params::ChainParams;
 use crate::pow::Work;
 use crate::protocol::{
     GetHeaders, Inventory, MAX_ADDRS, MAX_HEADERS, MAX_INV_ITEMS, Message, PROTOCOL_VERSION, PeerAddress, Reject,
     RejectCode, Role, Version,
 };
-use crate::sigcheck::{SignatureBatch, SignatureMode, VerifiedTxs};
+use crate::sigcheck::{SignatureBatch, VerifiedTxs};
 use crate::sort;
 use crate::store::WriteBatch;
 use crate::template::{BlockTemplate, block_template};
@@ -77,6 +77,10 @@ const MAX_PENDING_HEADERS: usize = 1_000_000;
 /// Bytes of peers' transactions held while the shell checks their signatures (and of their
 /// children waiting for them); beyond it new ones are ignored, not counted against the peer.
 const MAX_TX_CHECK_BYTES: usize = 8 * 1024 * 1024;
+/// Bytes of blocks held while the shell checks signatures their run did not cover (a branch
+/// overtaking the best chain, an orphan whose parent came); beyond it a block is dropped and
+/// fetched again later.
+const MAX_BLOCK_CHECK_BYTES: usize = 64 * 1024 * 1024;
 
 /// How a node is set up.
 #[derive(Clone, Debug)]
@@ -206,6 +210,15 @@ struct TxCheck {
     children: Vec<(Transaction, Txid, PeerId)>,
 }
 
+/// A block whose signatures (or its branch's) the shell is checking before it can connect.
+#[derive(Debug)]
+struct BlockCheck {
+    block: Block,
+    hash: BlockHash,
+    source: Option<PeerId>,
+    batch: SignatureBatch,
+}
+
 /// A block header known from `headers`, not yet connected.
 #[derive(Clone, Copy, Debug)]
 struct PendingHeader {
@@ -256,6 +269,11 @@ pub struct Node {
     /// holding it: what `inv` and a child's parent are looked up in.
     tx_checks_held: HashMap<Txid, u64>,
     tx_check_bytes: usize,
+    /// Blocks out for signature checks outside a run, by the id of their [`Output::Verify`];
+    /// and each of their hashes with that id.
+    block_checks: LiteMap<u64, BlockCheck>,
+    blocks_held: LiteMap<BlockHash, u64>,
+    block_check_bytes: usize,
     /// Blocks stored in batches the shell has not committed yet: not served to peers, who
     /// could otherwise hold blocks that a crash here would lose.
     uncommitted: HashSet<BlockHash>,
@@ -295,6 +313,9 @@ impl Node {
             tx_checks: LiteMap::new(),
             tx_checks_held: HashMap::new(),
             tx_check_bytes: 0,
+            block_checks: LiteMap::new(),
+            blocks_held: LiteMap::new(),
+            block_check_bytes: 0,
             uncommitted: HashSet::new(),
         }
     }
@@ -349,7 +370,9 @@ impl Node {
             wanted: self.wanted.len(),
             in_flight: self.peers.values().map(|p| p.in_flight.len()).sum(),
             orphans: self.orphans.len(),
-            awaiting_signatures: self.verify_queue.len() + self.verifying.iter().map(|v| v.blocks.len()).sum::<usize>(),
+            awaiting_signatures: self.verify_queue.len()
+                + self.verifying.iter().map(|v| v.blocks.len()).sum::<usize>()
+                + self.block_checks.len(),
             best_header_height: self.best_header_height,
         }
     }
@@ -1117,6 +1140,11 @@ impl Node {
             self.tx_checked(check, results);
             return;
         }
+        if let Some(check) = self.block_checks.remove(&id) {
+            self.block_checked(check, results);
+            self.request_blocks();
+            return;
+        }
         let Some(verification) = self.verifying.iter_mut().find(|v| v.id == id && v.results.is_none()) else {
             return;
         };
@@ -1179,15 +1207,31 @@ impl Node {
         accepted
     }
 
-    /// Validates and stores one block, and deals with each way it can fail.
+    /// Validates and stores one block, and deals with each way it can fail. A node whose shell
+    /// checks signatures hands out those `verified` does not answer for, and holds the block.
     fn accept_one(&mut self, block: Block, source: Option<PeerId>, verified: Option<&VerifiedTxs>) -> bool {
         let Some(chain) = &mut self.chain else { return false };
         let hash = block.block_hash();
+        if self.blocks_held.contains_key(&hash) {
+            return false;
+        }
         let parent = block.header.prev_blockhash;
         let now = self.now_ms / 1000;
-        let result = match verified {
-            Some(verified) => chain.accept_block_verified(block.clone(), now, verified),
-            None => chain.accept_block(block.clone(), now),
+        let result = if self.config.parallel_signatures {
+            let none = VerifiedTxs::default();
+            match chain.accept_block_deferred(block.clone(), now, verified.unwrap_or(&none)) {
+                Ok(BlockAcceptance::Accepted(accepted)) => Ok(accepted),
+                Ok(BlockAcceptance::NeedsSignatures(batch)) => {
+                    self.hold_for_checks(BlockCheck { block, hash, source, batch });
+                    return false;
+                }
+                Err(error) => Err(error),
+            }
+        } else {
+            match verified {
+                Some(verified) => chain.accept_block_verified(block.clone(), now, verified),
+                None => chain.accept_block(block.clone(), now),
+            }
         };
         match result {
             Ok(accepted) => {
@@ -1225,6 +1269,37 @@ impl Node {
                 false
             }
         }
+    }
+
+    /// Hands out the signature checks a block needs, and holds it meanwhile (or drops it, to
+    /// be fetched again, if too many bytes of blocks wait already).
+    fn hold_for_checks(&mut self, check: BlockCheck) {
+        let bytes = check.block.encoded_len();
+        if self.block_check_bytes.saturating_add(bytes) > MAX_BLOCK_CHECK_BYTES {
+            self.log(format!(
+                "Dropped block {}: {} bytes of blocks already wait for their signature checks",
+                check.hash, self.block_check_bytes
+            ));
+            if self.pending_headers.contains_key(&check.hash) {
+                self.deferred.push((check.hash, self.now_ms + FUTURE_BLOCK_RETRY_MS));
+            }
+            return;
+        }
+        self.block_check_bytes += bytes;
+        self.next_verify += 1;
+        let id = self.next_verify;
+        self.outputs.push_back(Output::Verify { id, jobs: check.batch.jobs.clone() });
+        self.blocks_held.insert(check.hash, id);
+        self.block_checks.insert(id, check);
+    }
+
+    /// The shell's answers for a held block: it is accepted with them (or held again, if the
+    /// chain moved meanwhile and it needs other checks), then the orphans waiting for it.
+    fn block_checked(&mut self, check: BlockCheck, results: &[bool]) {
+        let BlockCheck { block, hash, source, batch } = check;
+        self.blocks_held.remove(&hash);
+        self.block_check_bytes = self.block_check_bytes.saturating_sub(block.encoded_len());
+        self.process_block(block, source, Some(&batch.verified(results)));
     }
 
     fn on_accepted(&mut self, hash: BlockHash, accepted: BlockAccepted, source: Option<PeerId>) {
@@ -1364,10 +1439,9 @@ impl Node {
             }
             Err(error) => return self.tx_outcome(peer, txid, Err(error)),
         };
-        if batch.jobs.is_empty() {
-            // Keys that do not own what they spend: the full check rejects it.
-            let result = self.mempool.accept(tx, chain);
-            return self.tx_outcome(peer, txid, result);
+        if batch.is_empty() {
+            // Keys that do not own what they spend: refused with no signature to check.
+            return self.enter_checked(peer, tx, &VerifiedTxs::default());
         }
         if !self.tx_check_room(txid, peer, tx.encoded_len()) {
             return;
@@ -1402,13 +1476,21 @@ impl Node {
         self.tx_check_bytes = self
             .tx_check_bytes
             .saturating_sub(tx.encoded_len() + children.iter().map(|(child, _, _)| child.encoded_len()).sum::<usize>());
-        if let Some(chain) = &self.chain {
-            let verified = batch.verified(results);
-            let result = self.mempool.accept_with(tx, chain, SignatureMode::Prechecked(&verified));
-            self.tx_outcome(peer, txid, result);
-        }
+        self.enter_checked(peer, tx, &batch.verified(results));
         for (child, _, from) in children {
             self.check_tx_signatures(from, child);
+        }
+    }
+
+    /// Offers a peer's transaction to the mempool with the shell's answers; if the chain or the
+    /// mempool changed so that they no longer answer for it, its checks go out again.
+    fn enter_checked(&mut self, peer: PeerId, tx: Transaction, verified: &VerifiedTxs) {
+        let Some(chain) = &self.chain else { return };
+        let txid = tx.txid();
+        match self.mempool.accept_deferred(tx.clone(), chain, verified) {
+            Ok(TxAcceptance::Accepted(accepted)) => self.tx_outcome(peer, txid, Ok(accepted)),
+            Ok(TxAcceptance::NeedsSignatures(_)) => self.check_tx_signatures(peer, tx),
+            Err(error) => self.tx_outcome(peer, txid, Err(error)),
         }
     }
 
@@ -1459,7 +1541,9 @@ impl Node {
         // serve now is set aside, not allowed to hold up the rest.
         while capacity > 0 && skipped.len() < MAX_REQUEST_SCAN {
             let Some(hash) = self.wanted.pop_front() else { break };
-            let done = chain.block_info(&hash).is_some_and(|i| i.has_data) || self.orphans.contains_key(&hash);
+            let done = chain.block_info(&hash).is_some_and(|i| i.has_data)
+                || self.orphans.contains_key(&hash)
+                || self.blocks_held.contains_key(&hash);
             let Some(pending) = self.pending_headers.get(&hash).filter(|_| !done) else { continue };
             let candidates = std::iter::once(pending.source).chain(ready.iter().copied());
             let chosen = candidates.filter(|id| ready.contains(id)).find(|id| {

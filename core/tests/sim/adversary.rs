@@ -245,10 +245,15 @@ fn shell_checking_node() -> (Fixture, ChainState, tabcoin_core::Transaction) {
 
 /// A block on `chain`'s tip paying `f`'s owner, carrying `txs`.
 fn mined_on(chain: &ChainState, f: &Fixture, txs: Vec<tabcoin_core::Transaction>) -> tabcoin_core::Block {
+    mined_at(chain, f, txs, NOW / 1000)
+}
+
+/// As [`mined_on`], with the block's time.
+fn mined_at(chain: &ChainState, f: &Fixture, txs: Vec<tabcoin_core::Transaction>, time: u64) -> tabcoin_core::Block {
     let spec = TemplateSpec {
         parent: chain.tip(),
         payee: f.owner.pubkey_hash,
-        now: NOW / 1000,
+        now: time,
         txs,
         fees: Amount::ZERO,
         message: vec![],
@@ -256,8 +261,44 @@ fn mined_on(chain: &ChainState, f: &Fixture, txs: Vec<tabcoin_core::Transaction>
     build_template(chain, spec).unwrap().mine().unwrap()
 }
 
+/// Blocks on `chain`'s tip, each carrying its transactions, whatever their signatures;
+/// `chain` ends on the last.
+fn branch_on(
+    chain: &mut ChainState,
+    f: &Fixture,
+    txs: Vec<Vec<tabcoin_core::Transaction>>,
+) -> Vec<tabcoin_core::Block> {
+    let mut blocks = Vec::new();
+    for (i, txs) in txs.into_iter().enumerate() {
+        let block = mined_at(chain, f, txs, NOW / 1000 + 1 + i as u64);
+        let jobs = tabcoin_core::sigcheck::SignatureBatch::for_blocks(chain, std::slice::from_ref(&block));
+        let all_valid = vec![true; jobs.jobs.len()];
+        let vouched = jobs.verified(&all_valid);
+        chain.accept_block_verified(block.clone(), NOW / 1000 + 60, &vouched).unwrap();
+        blocks.push(block);
+    }
+    blocks
+}
+
+/// Peer 1 announces `blocks`' headers, the node asks for their bodies, and peer 1 sends
+/// them in the order of `order` (indexes into `blocks`); what the node did.
+fn deliver(f: &mut Fixture, blocks: &[tabcoin_core::Block], order: &[usize]) -> Vec<Output> {
+    let headers = blocks.iter().map(|b| b.header).collect();
+    f.node.received(1, &Message::Headers(headers).to_frame(f.magic), NOW);
+    let out = drain(f);
+    let asked: Vec<Message> = sent_to(f, &out, 1).into_iter().filter(|m| matches!(m, Message::GetData(_))).collect();
+    let wanted: Vec<Inventory> = blocks.iter().map(|b| Inventory::Block(b.block_hash())).collect();
+    assert_eq!(asked, vec![Message::GetData(wanted)]);
+    let mut out = Vec::new();
+    for &i in order {
+        f.node.received(1, &Message::Block(blocks[i].clone()).to_frame(f.magic), NOW);
+        out.extend(drain(f));
+    }
+    out
+}
+
 /// With signature checks handed to the shell, a block with a forged signature is still
-/// caught: the failed job leaves the transaction unvouched for, the node checks it itself.
+/// caught: the failed job's answer refuses it.
 #[test]
 fn a_forged_signature_is_caught_when_checks_run_in_the_shell() {
     let (mut f, chain, mut tx) = shell_checking_node();
@@ -602,4 +643,77 @@ fn a_mined_block_trusts_the_checks_its_transactions_passed_on_entering_the_mempo
     let chain = f.node.chain().unwrap();
     assert_eq!(chain.height(), 1);
     assert!(chain.transaction(&forged.txid()).is_some());
+}
+
+/// A forged payment (with a second, honest block after it) on a branch that overtakes the
+/// node's chain, and the forged payment's signature vouched for or not by the shell.
+fn overtaking_branch_with_a_forged_payment(vouch: bool) -> (Fixture, Vec<tabcoin_core::Block>, Vec<Output>) {
+    let (mut f, chain, mut forged) = shell_checking_node();
+    forged.outputs[0].amount = Amount::from_coins(2).unwrap();
+    forged.outputs[1].amount = Amount::from_coins(8).unwrap();
+    // The node's chain: one empty block.
+    let ours = branch_on(&mut chain.clone(), &f, vec![vec![]]);
+    deliver(&mut f, &ours, &[0]);
+    assert_eq!(f.node.chain().unwrap().tip(), ours[0].block_hash());
+    // The branch: the forged payment, then an honest block on it.
+    let branch = branch_on(&mut chain.clone(), &f, vec![vec![forged], vec![]]);
+    let out = deliver(&mut f, &branch, &[0, 1]);
+    let (id, jobs) = the_checks(&out);
+    assert_eq!(jobs.len(), 1, "the branch's one payment");
+    assert!(!jobs[0].verify());
+    assert_eq!(f.node.chain().unwrap().tip(), ours[0].block_hash(), "no reorganisation before the answers");
+    assert!(disconnect_reason(&out, 1).is_none());
+    f.node.signatures_verified(id, &[vouch], NOW);
+    let out = drain(&mut f);
+    (f, branch, out)
+}
+
+/// A branch that overtakes the tip comes in block by block, not as a run extending the tip:
+/// its signatures go out for checks all at once, and the node reorganises on the answers
+/// alone. Shown with a shell that vouches for a forged payment (a shell's true answer is
+/// trusted, see ARCHITECTURE.md): the branch connects, where a check of the node's own would
+/// refuse it.
+#[test]
+fn a_branch_overtaking_the_tip_is_checked_by_the_shell_before_the_reorganisation() {
+    let (f, branch, _) = overtaking_branch_with_a_forged_payment(true);
+    let chain = f.node.chain().unwrap();
+    assert_eq!(chain.tip(), branch[1].block_hash());
+    assert!(chain.transaction(&branch[0].txs[1].txid()).is_some());
+}
+
+/// The same branch, the forged signature refused by the shell: the node stays on its chain
+/// and cuts the sender off.
+#[test]
+fn a_branch_with_a_refused_signature_leaves_the_chain_and_cuts_its_sender_off() {
+    let (f, branch, out) = overtaking_branch_with_a_forged_payment(false);
+    let chain = f.node.chain().unwrap();
+    assert_ne!(chain.tip(), branch[1].block_hash());
+    assert_eq!(chain.height(), 1);
+    assert!(chain.is_known_invalid(&branch[0].block_hash()));
+    assert!(matches!(
+        disconnect_reason(&out, 1),
+        Some(DisconnectReason::InvalidBlock(BlockError::Tx { error: tabcoin_core::TxError::Input(_), .. }))
+    ));
+}
+
+/// A block that came before its parent waits as an orphan; once the parent connects, its
+/// signatures go out for checks and it connects on the answers (a vouched-for forged payment
+/// shows the node did not check it itself).
+#[test]
+fn an_orphan_is_checked_by_the_shell_once_its_parent_connects() {
+    let (mut f, chain, mut forged) = shell_checking_node();
+    forged.outputs[0].amount = Amount::from_coins(2).unwrap();
+    forged.outputs[1].amount = Amount::from_coins(8).unwrap();
+    let blocks = branch_on(&mut chain.clone(), &f, vec![vec![], vec![forged.clone()]]);
+    let out = deliver(&mut f, &blocks, &[1, 0]);
+    let (id, jobs) = the_checks(&out);
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(f.node.chain().unwrap().tip(), blocks[0].block_hash(), "the parent connected, the orphan waits");
+    assert_eq!(f.node.sync_status().awaiting_signatures, 1);
+    f.node.signatures_verified(id, &[true], NOW);
+    drain(&mut f);
+    let chain = f.node.chain().unwrap();
+    assert_eq!(chain.tip(), blocks[1].block_hash());
+    assert!(chain.transaction(&forged.txid()).is_some());
+    assert_eq!(f.node.sync_status().awaiting_signatures, 0);
 }
