@@ -479,7 +479,8 @@ impl Mempool {
     /// Rebuilds the mempool from `first` (the payments of blocks a reorganisation took off)
     /// then the current entries, keeping what is still valid. Signatures are not checked
     /// again: `first`'s were when their blocks connected, the entries' on entry, against the
-    /// outputs they spend, which their outpoints fix (an entry's are compared all the same).
+    /// outputs they spend, which their outpoints fix (an entry's are compared all the same: one
+    /// that no longer matched would be dropped, not checked here).
     fn revalidate(&mut self, chain: &ChainState, first: Vec<Transaction>) -> Vec<Txid> {
         let old: Vec<Transaction> = self.entries().into_iter().map(|e| e.tx.clone()).collect();
         let checked = VerifiedTxs::from_checked(self.entries.values().map(|e| (e.tx.wtxid(), e.spent.clone())));
@@ -489,7 +490,7 @@ impl Mempool {
             let _ = self.accept_with(tx, chain, SignatureMode::Trusted);
         }
         for tx in old {
-            let _ = self.accept_with(tx, chain, SignatureMode::Prechecked(&checked));
+            let _ = self.accept_deferred(tx, chain, &checked);
         }
         let mut dropped: Vec<Txid> =
             old_txids.into_iter().filter(|t| !self.entries.contains_key(t) && chain.transaction(t).is_none()).collect();

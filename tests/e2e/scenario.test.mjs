@@ -25,6 +25,9 @@ async function sendFromPage(page, from, to, amount, fee = '0') {
   await page.fill('#send-amount', amount);
   await page.fill('#send-fee', fee);
   await page.click('#send-button');
+  // The page checks the payment's signatures (WebCrypto) before it answers.
+  await page.waitForFunction(() => !document.querySelector('#send-button').disabled
+    && document.querySelector('#send-message').textContent.trim() !== '', null, WAIT);
   return (await page.textContent('#send-message')).trim();
 }
 

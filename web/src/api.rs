@@ -59,6 +59,7 @@ fn wallet_error(error: &WalletError) -> JsValue {
         WalletError::Store(_) => "store",
         WalletError::Vault(VaultError::WrongPassphrase) => "wrong_passphrase",
         WalletError::Vault(_) => "vault",
+        WalletError::Busy => "busy",
         WalletError::NoRandomness(_) => "no_randomness",
     };
     page_error(kind, error)
@@ -457,10 +458,14 @@ impl PageNode {
     }
 
     /// Pays `amount` (coins, e.g. "1.5") from `from` to `to` with `fee`; the change goes back to
-    /// `from`. Returns the txid; throws with kind "bad_address", "bad_amount",
-    /// "insufficient_funds", "refused", ...
-    pub fn send(&self, from: &str, to: &str, amount: &str, fee: &str) -> Result<String, JsValue> {
-        self.node.send(from, to, amount, fee).map(|txid| txid.to_string()).map_err(|e| wallet_error(&e))
+    /// `from`. Resolves to the txid; rejects with kind "bad_address", "bad_amount",
+    /// "insufficient_funds", "refused", "busy", ...
+    pub fn send(&self, from: String, to: String, amount: String, fee: String) -> Promise {
+        let node = self.node.clone();
+        future_to_promise(async move {
+            let txid = node.send(&from, &to, &amount, &fee).await.map_err(|e| wallet_error(&e))?;
+            Ok(txid.to_string().into())
+        })
     }
 
     /// The keys as a wallet file (sealed if a passphrase is set).

@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     pub(crate) mining: Option<(tabcoin_core::Address, tabcoin_core::node::MiningPolicy)>,
     /// The page's timer, used only when no worker could start.
     tick_handle: Option<i32>,
+    /// A payment of the wallet's is being built and checked.
+    pub(crate) sending: bool,
     _tick: Option<Closure<dyn FnMut()>>,
 }
 
@@ -177,6 +179,7 @@ impl TabNode {
             blocks_mined: 0,
             mining: None,
             tick_handle: None,
+            sending: false,
             _tick: None,
         };
         let node = TabNode { inner: Rc::new(RefCell::new(inner)) };

@@ -113,9 +113,7 @@ impl SignatureChecker {
     #[wasm_bindgen(constructor)]
     #[allow(clippy::new_without_default)] // a JS constructor
     pub fn new() -> SignatureChecker {
-        SignatureChecker {
-            inner: Rc::new(Checker { subtle: subtle(), keys: RefCell::default(), checked_by_core: Cell::new(0) }),
-        }
+        SignatureChecker { inner: Rc::new(Checker::new()) }
     }
 
     /// Whether the browser's WebCrypto checks the equation here.
@@ -141,6 +139,12 @@ impl SignatureChecker {
     }
 }
 
+/// Checks `jobs` in this context with a checker of their own: the page's own payment, whose
+/// few signatures WebCrypto checks off this thread.
+pub(crate) async fn check_here(jobs: &[SignatureJob]) -> Vec<bool> {
+    Checker::new().check(jobs).await
+}
+
 /// This context's `crypto.subtle`; `None` outside a secure context, where it is undefined.
 fn subtle() -> Option<SubtleCrypto> {
     let crypto = Reflect::get(&js_sys::global(), &"crypto".into()).ok()?;
@@ -160,6 +164,10 @@ async fn settle(promise: Result<Promise, JsValue>) -> Option<JsValue> {
 }
 
 impl Checker {
+    fn new() -> Checker {
+        Checker { subtle: subtle(), keys: RefCell::default(), checked_by_core: Cell::new(0) }
+    }
+
     async fn check(&self, jobs: &[SignatureJob]) -> Vec<bool> {
         let Some(subtle) = &self.subtle else {
             self.checked_by_core.set(self.checked_by_core.get() + jobs.len() as u32);

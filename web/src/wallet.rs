@@ -29,6 +29,8 @@ pub enum WalletError {
     Store(StoreError),
     Vault(VaultError),
     NoRandomness(String),
+    /// Another payment is being sent.
+    Busy,
 }
 
 impl fmt::Display for WalletError {
@@ -43,6 +45,7 @@ impl fmt::Display for WalletError {
             WalletError::Store(e) => e.fmt(f),
             WalletError::Vault(e) => e.fmt(f),
             WalletError::NoRandomness(e) => write!(f, "the browser gave no randomness: {e}"),
+            WalletError::Busy => f.write_str("another payment is being sent: try again once it is"),
         }
     }
 }
@@ -140,18 +143,49 @@ impl TabNode {
 
     /// Pays `amount` (coins, as typed) from one of the wallet's addresses to `to`, with the
     /// change back to `from`; the node announces it and re-announces it until it confirms.
-    pub fn send(&self, from: &str, to: &str, amount: &str, fee: &str) -> Result<Txid, WalletError> {
-        let txid = {
-            let mut inner = self.inner.borrow_mut();
+    /// Its signatures are checked by the browser (WebCrypto) before it enters the mempool. One
+    /// payment at a time: another would pick the same coins while this one's are checked.
+    pub async fn send(&self, from: &str, to: &str, amount: &str, fee: &str) -> Result<Txid, WalletError> {
+        let _sending = Sending::start(&self.inner)?;
+        let (tx, checks) = {
+            let inner = self.inner.borrow();
             let params = inner.node.params().clone();
             let request = PaymentRequest::parse(&params, from, to, amount, fee).map_err(WalletError::BadInput)?;
             let chain = inner.node.chain().ok_or(WalletError::NoChain)?;
             let coins = inner.node.mempool().spendable_coins(chain, &request.from.pubkey_hash);
             let tx = build_payment(&inner.keys, &params, &coins, &request).map_err(WalletError::Payment)?;
-            inner.node.submit_transaction(tx, now_ms()).map_err(WalletError::Refused)?
+            let checks = inner.node.payment_checks(&tx).map_err(WalletError::Refused)?;
+            (tx, checks)
+        };
+        let results = crate::sigcheck::check_here(&checks.jobs).await;
+        let txid = {
+            let mut inner = self.inner.borrow_mut();
+            inner.node.submit_checked(tx, &checks.verified(&results), now_ms()).map_err(WalletError::Refused)?
         };
         self.pump();
         Ok(txid)
+    }
+}
+
+/// A payment being sent; dropped when it is done, whatever the outcome.
+struct Sending<'a>(&'a std::cell::RefCell<crate::node::Inner>);
+
+impl<'a> Sending<'a> {
+    fn start(inner: &'a std::cell::RefCell<crate::node::Inner>) -> Result<Sending<'a>, WalletError> {
+        let mut state = inner.borrow_mut();
+        if state.sending {
+            return Err(WalletError::Busy);
+        }
+        state.sending = true;
+        Ok(Sending(inner))
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.0.try_borrow_mut() {
+            state.sending = false;
+        }
     }
 }
 
@@ -183,20 +217,32 @@ mod tests {
         let b = node.create_address().await.unwrap().to_string();
         // Wrong input is refused with the reason, and nothing is sent.
         assert!(matches!(
-            node.send(a, "not-an-address", "1", "0"),
+            node.send(a, "not-an-address", "1", "0").await,
             Err(WalletError::BadInput(PaymentInputError::BadAddress { field: "to", .. }))
         ));
         assert!(matches!(
-            node.send(a, &b, "5", "0"),
+            node.send(a, &b, "5", "0").await,
             Err(WalletError::Payment(PaymentError::InsufficientFunds { .. }))
         ));
         assert!(matches!(
-            node.send(&b, a, "1", "0"),
+            node.send(&b, a, "1", "0").await,
             Err(WalletError::Payment(PaymentError::InsufficientFunds { .. }))
         ));
         assert!(node.with_node(|n| n.mempool().is_empty()));
 
-        node.send(a, &b, "1", "0").unwrap();
+        // One payment at a time: one started meanwhile is refused, not built on the same coins.
+        let racing = {
+            let (node, from, to) = (node.clone(), a.to_string(), b.clone());
+            wasm_bindgen_futures::JsFuture::from(wasm_bindgen_futures::future_to_promise(async move {
+                match node.send(&from, &to, "1", "0").await {
+                    Ok(txid) => Ok(txid.to_string().into()),
+                    Err(error) => Err(error.to_string().into()),
+                }
+            }))
+        };
+        node.send(a, &b, "1", "0").await.unwrap();
+        let refused = racing.await.expect_err("the second payment waits its turn");
+        assert_eq!(refused.as_string().unwrap(), WalletError::Busy.to_string());
         assert_eq!(node.balance(&b).unwrap().pending.to_string(), "1", "pending at once");
         // The relay mines once a transaction waits; the block comes back to the tab.
         wait_for("the payment to confirm", || node.balance(&b).is_ok_and(|x| x.confirmed.to_string() == "1")).await;

@@ -72,10 +72,13 @@ export class WalletPanel {
     }
   }
 
-  send() {
+  async send() {
     const message = $('send-message');
+    const button = $('send-button');
+    button.disabled = true;
+    setMessage(message, '');
     try {
-      const txid = this.node.send($('send-from').value, $('send-to').value, $('send-amount').value,
+      const txid = await this.node.send($('send-from').value, $('send-to').value, $('send-amount').value,
         $('send-fee').value || '0');
       setMessage(message, `Sent: transaction ${txid}`, true);
       $('send-amount').value = '';
@@ -87,9 +90,12 @@ export class WalletPanel {
         insufficient_funds: 'Not enough funds',
         refused: 'The transaction was rejected',
         no_chain: 'Not synced yet',
+        busy: 'Wait',
       };
       const lead = words[error.kind];
       setMessage(message, lead ? `${lead}: ${error.message}` : (error.message ?? String(error)));
+    } finally {
+      button.disabled = false;
     }
   }
 

@@ -279,6 +279,12 @@ pub struct Node {
     uncommitted: HashSet<BlockHash>,
 }
 
+/// What a payment is refused with before the node has a chain: none of its inputs exist.
+fn no_chain_yet(tx: &Transaction) -> MempoolError {
+    let outpoint = tx.spends().first().map_or(crate::tx::OutPoint { txid: Txid::ZERO, vout: 0 }, |i| i.prev_out);
+    MempoolError::Invalid(TxError::MissingInput(outpoint))
+}
+
 impl Node {
     /// A node on `chain` (restored from its store), or on none yet: it then adopts the genesis
     /// of the first peer that has one.
@@ -665,13 +671,41 @@ impl Node {
     /// A user's transaction (a wallet's payment): into the mempool, announced to every peer,
     /// and announced again until it confirms.
     pub fn submit_transaction(&mut self, tx: Transaction, now_ms: u64) -> Result<Txid, MempoolError> {
+        self.submit_with(tx, now_ms, |mempool, tx, chain| mempool.accept(tx, chain))
+    }
+
+    /// The signature checks of the user's payment `tx`, all its other checks passed: for a
+    /// shell that checks signatures elsewhere (the browser's WebCrypto), before
+    /// [`Node::submit_checked`].
+    pub fn payment_checks(&self, tx: &Transaction) -> Result<SignatureBatch, MempoolError> {
+        let chain = self.chain.as_ref().ok_or_else(|| no_chain_yet(tx))?;
+        self.mempool.signature_jobs(tx, chain)
+    }
+
+    /// [`Node::submit_transaction`] with the shell's answers for its signatures (from the
+    /// batch of [`Node::payment_checks`]), checking none itself. If the chain or the mempool
+    /// moved so that they no longer answer for it: [`MempoolError::SignaturesPending`].
+    pub fn submit_checked(
+        &mut self,
+        tx: Transaction,
+        checked: &VerifiedTxs,
+        now_ms: u64,
+    ) -> Result<Txid, MempoolError> {
+        self.submit_with(tx, now_ms, |mempool, tx, chain| match mempool.accept_deferred(tx, chain, checked)? {
+            TxAcceptance::Accepted(accepted) => Ok(accepted),
+            TxAcceptance::NeedsSignatures(_) => Err(MempoolError::SignaturesPending),
+        })
+    }
+
+    fn submit_with(
+        &mut self,
+        tx: Transaction,
+        now_ms: u64,
+        accept: impl FnOnce(&mut Mempool, Transaction, &ChainState) -> Result<MempoolAccepted, MempoolError>,
+    ) -> Result<Txid, MempoolError> {
         self.advance_clock(now_ms);
-        let Some(chain) = &self.chain else {
-            return Err(MempoolError::Invalid(TxError::MissingInput(
-                tx.spends().first().map(|i| i.prev_out).unwrap_or(crate::tx::OutPoint { txid: Txid::ZERO, vout: 0 }),
-            )));
-        };
-        let accepted = self.mempool.accept(tx.clone(), chain)?;
+        let chain = self.chain.as_ref().ok_or_else(|| no_chain_yet(&tx))?;
+        let accepted = accept(&mut self.mempool, tx.clone(), chain)?;
         self.own_txs.insert(accepted.txid, tx);
         self.event(Event::TxAccepted { txid: accepted.txid });
         for peer in self.ready_peers() {

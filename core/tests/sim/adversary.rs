@@ -717,3 +717,34 @@ fn an_orphan_is_checked_by_the_shell_once_its_parent_connects() {
     assert!(chain.transaction(&forged.txid()).is_some());
     assert_eq!(f.node.sync_status().awaiting_signatures, 0);
 }
+
+/// The user's own payment checked by the shell: its jobs first, then it enters on the answers
+/// alone (a vouched-for forged payment shows the node checked nothing itself), announced to
+/// the peers; a refusal names the input, and answers for something else answer for nothing.
+#[test]
+fn a_users_payment_checked_by_the_shell_enters_on_its_answers() {
+    use tabcoin_core::keys::SignatureError;
+    use tabcoin_core::tx::InputError;
+    use tabcoin_core::{MempoolError, TxError};
+    let (mut f, _, honest) = shell_checking_node();
+    let mut forged = honest.clone();
+    forged.outputs[0].amount = Amount::from_coins(2).unwrap();
+    forged.outputs[1].amount = Amount::from_coins(8).unwrap();
+
+    let checks = f.node.payment_checks(&forged).unwrap();
+    assert_eq!(checks.jobs.len(), 1);
+    assert!(!checks.jobs[0].verify());
+    let refused = f.node.submit_checked(forged.clone(), &checks.clone().verified(&[false]), NOW);
+    let expected = TxError::Input(InputError::BadSignature { input: 0, error: SignatureError::Refused });
+    assert_eq!(refused, Err(MempoolError::Invalid(expected)));
+    let others = f.node.payment_checks(&honest).unwrap().verified(&[true]);
+    assert_eq!(f.node.submit_checked(forged.clone(), &others, NOW), Err(MempoolError::SignaturesPending));
+    assert!(f.node.mempool().is_empty());
+    drain(&mut f);
+
+    let txid = f.node.submit_checked(forged.clone(), &checks.verified(&[true]), NOW).unwrap();
+    assert_eq!(txid, forged.txid());
+    assert!(f.node.mempool().contains(&txid));
+    let out = drain(&mut f);
+    assert_eq!(sent_to(&f, &out, 1), vec![Message::Inv(vec![Inventory::Tx(txid)])]);
+}
