@@ -1,9 +1,16 @@
 //! ECDSA P-256 keys and signatures: SEC1 compressed public keys, 64-byte low-S signatures,
 //! deterministic signing (RFC 6979) over a 32-byte digest.
+//!
+//! The rules on keys' and signatures' bytes (ranges, low S) need no curve arithmetic and are
+//! always here. Signing, verifying and a secret key's public half need P-256 arithmetic: the
+//! `ecdsa` feature. A build without it (the page's wasm, whose browser checks and signs with
+//! WebCrypto) checks signatures only through jobs answered by its shell.
 
 use core::fmt;
 
+#[cfg(feature = "ecdsa")]
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+#[cfg(feature = "ecdsa")]
 use p256::ecdsa::{Signature as EcdsaSignature, SigningKey, VerifyingKey};
 
 use crate::encode::{DecodeError, Encoding, Reader};
@@ -18,9 +25,9 @@ pub struct PublicKey(pub [u8; 33]);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signature(pub [u8; 64]);
 
-/// A private key. Its bytes never appear in `Debug` output.
-#[derive(Clone)]
-pub struct SecretKey(SigningKey);
+/// A private key: a scalar in [1, n − 1], big-endian. Its bytes never appear in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey([u8; 32]);
 
 /// Why a signature did not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,50 +73,87 @@ impl fmt::Display for InvalidSecretKey {
 
 impl std::error::Error for InvalidSecretKey {}
 
+/// The order n of P-256's group, big-endian: a signature's r and s must be below it.
+pub const CURVE_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa,
+    0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// ⌊n / 2⌋: the largest low S.
+const HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73, 0x7d,
+    0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/// Whether `bytes` (big-endian) is in [1, n − 1].
+fn is_scalar(bytes: &[u8; 32]) -> bool {
+    *bytes != [0; 32] && *bytes < CURVE_ORDER
+}
+
+/// n − `value` for a value in [1, n − 1] (big-endian, with borrow).
+fn order_minus(value: &[u8; 32]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let mut borrow = 0u16;
+    for i in (0..32).rev() {
+        let difference = u16::from(CURVE_ORDER[i]).wrapping_sub(u16::from(value[i])).wrapping_sub(borrow);
+        out[i] = difference as u8;
+        borrow = (difference >> 8) & 1;
+    }
+    out
+}
+
 impl SecretKey {
     /// A key from 32 random bytes supplied by the caller (the shell reads them from its OS or
     /// browser). The rare bytes that are not a valid scalar are rehashed until one is.
     pub fn from_entropy(entropy: [u8; 32]) -> SecretKey {
         let mut candidate = entropy;
-        loop {
-            if let Ok(key) = SecretKey::from_bytes(&candidate) {
-                return key;
-            }
+        while !is_scalar(&candidate) {
             candidate = sha256(&candidate);
         }
+        SecretKey(candidate)
     }
 
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<SecretKey, InvalidSecretKey> {
-        SigningKey::from_slice(bytes).map(SecretKey).map_err(|_| InvalidSecretKey)
+        if is_scalar(bytes) { Ok(SecretKey(*bytes)) } else { Err(InvalidSecretKey) }
     }
 
     pub fn to_bytes(&self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(self.0.to_bytes().as_ref());
-        out
+        self.0
     }
 
+    #[cfg(feature = "ecdsa")]
+    fn signing_key(&self) -> SigningKey {
+        match SigningKey::from_slice(&self.0) {
+            Ok(key) => key,
+            // Checked on construction: the bytes are a scalar in range.
+            Err(_) => unreachable!("a SecretKey holds a valid P-256 scalar"),
+        }
+    }
+
+    #[cfg(feature = "ecdsa")]
     pub fn public_key(&self) -> PublicKey {
-        let point = self.0.verifying_key().to_sec1_point(true);
+        let point = self.signing_key().verifying_key().to_sec1_point(true);
         let mut out = [0u8; 33];
         out.copy_from_slice(point.as_bytes());
         PublicKey(out)
     }
 
     /// Signs a 32-byte digest deterministically (RFC 6979) and normalises to low S.
+    #[cfg(feature = "ecdsa")]
     pub fn sign_digest(&self, digest: &[u8; 32]) -> Signature {
-        let signature: EcdsaSignature = match self.0.sign_prehash(digest) {
+        let signature: EcdsaSignature = match self.signing_key().sign_prehash(digest) {
             Ok(sig) => sig,
             // P-256 prehash signing only fails for digests shorter than half the field size,
             // which a 32-byte digest never is.
             Err(_) => unreachable_signing_failure(),
         };
         let mut out = [0u8; 64];
-        out.copy_from_slice(signature.normalize_s().to_bytes().as_ref());
-        Signature(out)
+        out.copy_from_slice(signature.to_bytes().as_ref());
+        Signature(out).low_s()
     }
 }
 
+#[cfg(feature = "ecdsa")]
 #[cold]
 fn unreachable_signing_failure() -> ! {
     unreachable!("ECDSA P-256 signing of a 32-byte digest can not fail")
@@ -117,17 +161,9 @@ fn unreachable_signing_failure() -> ! {
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretKey(for {:?})", self.public_key())
+        f.write_str("SecretKey(..)")
     }
 }
-
-impl PartialEq for SecretKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.to_bytes() == other.to_bytes()
-    }
-}
-
-impl Eq for SecretKey {}
 
 impl PublicKey {
     /// Whether the prefix is a compressed key's (0x02 or 0x03); decoding refuses any other.
@@ -135,14 +171,29 @@ impl PublicKey {
         matches!(self.0[0], 0x02 | 0x03)
     }
 
+    /// The compressed key of the uncompressed SEC1 point `uncompressed` (0x04, x, y): x with
+    /// y's parity in the prefix (what a browser's WebCrypto exports). Whether it is a point on
+    /// the curve is not checked here.
+    pub fn from_uncompressed_sec1(uncompressed: &[u8; 65]) -> Option<PublicKey> {
+        if uncompressed[0] != 0x04 {
+            return None;
+        }
+        let mut out = [0u8; 33];
+        out[0] = 0x02 | (uncompressed[64] & 1);
+        out[1..].copy_from_slice(&uncompressed[1..33]);
+        Some(PublicKey(out))
+    }
+
     /// Whether the key is a compressed key of a point on P-256, as verifying requires (this
     /// decompresses the point: a square root).
+    #[cfg(feature = "ecdsa")]
     pub fn is_valid_point(&self) -> bool {
         self.is_compressed_sec1() && VerifyingKey::from_sec1_bytes(&self.0).is_ok()
     }
 
     /// The key as an uncompressed SEC1 point (0x04, x, y), for a verifier that takes only
     /// those; `None` if it is not a compressed key of a point on P-256.
+    #[cfg(feature = "ecdsa")]
     pub fn to_uncompressed_sec1(&self) -> Option<[u8; 65]> {
         if !self.is_compressed_sec1() {
             return None;
@@ -156,6 +207,7 @@ impl PublicKey {
     }
 
     /// Verifies `signature` over a 32-byte digest; high-S signatures are refused.
+    #[cfg(feature = "ecdsa")]
     pub fn verify_digest(&self, digest: &[u8; 32], signature: &Signature) -> Result<(), SignatureError> {
         // p256 also reads 0x05 (a "compact" x-only point) from 33 bytes; tabcoin's keys are
         // compressed only, whatever path the bytes took here.
@@ -163,42 +215,60 @@ impl PublicKey {
             return Err(SignatureError::InvalidPublicKey);
         }
         let key = VerifyingKey::from_sec1_bytes(&self.0).map_err(|_| SignatureError::InvalidPublicKey)?;
-        let sig = signature.parse()?;
+        signature.check_form()?;
+        let sig = EcdsaSignature::from_slice(&signature.0).map_err(|_| SignatureError::InvalidEncoding)?;
         key.verify_prehash(digest, &sig).map_err(|_| SignatureError::Mismatch)
     }
 }
 
-/// The order n of P-256's group, big-endian: a signature's r and s must be below it.
-pub const CURVE_ORDER: [u8; 32] = [
-    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa,
-    0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
-];
-
 impl Signature {
+    fn r(&self) -> [u8; 32] {
+        let mut r = [0u8; 32];
+        r.copy_from_slice(&self.0[..32]);
+        r
+    }
+
+    fn s(&self) -> [u8; 32] {
+        let mut s = [0u8; 32];
+        s.copy_from_slice(&self.0[32..]);
+        s
+    }
+
+    fn with_s(&self, s: [u8; 32]) -> Signature {
+        let mut out = self.0;
+        out[32..].copy_from_slice(&s);
+        Signature(out)
+    }
+
     /// The same r with s replaced by n − s: the other signature the ECDSA equation accepts for
     /// the same key and message, which the low-S rule refuses (what a peer malleating a
     /// transaction sends, and what tests of a verifier send it). `None` if r or s is out of
     /// range.
     pub fn malleated(&self) -> Option<Signature> {
-        let (r, s) = EcdsaSignature::from_slice(&self.0).ok()?.split_scalars();
-        let twin = EcdsaSignature::from_scalars(r.to_bytes(), (-*s.as_ref()).to_bytes()).ok()?;
-        let mut out = [0u8; 64];
-        out.copy_from_slice(twin.to_bytes().as_ref());
-        Some(Signature(out))
+        let (r, s) = (self.r(), self.s());
+        (is_scalar(&r) && is_scalar(&s)).then(|| self.with_s(order_minus(&s)))
+    }
+
+    /// The low-S one of this signature and its twin (what signers that do not normalise, such
+    /// as WebCrypto, are corrected with); itself if r or s is out of range.
+    pub fn low_s(&self) -> Signature {
+        match self.malleated() {
+            Some(twin) if self.s() > HALF_ORDER => twin,
+            _ => *self,
+        }
     }
 
     /// The rules on a signature's own bytes, before any key or message: r and s in range and
     /// s in the lower half (the ECDSA equation alone accepts either half).
     pub fn check_form(&self) -> Result<(), SignatureError> {
-        self.parse().map(|_| ())
-    }
-
-    fn parse(&self) -> Result<EcdsaSignature, SignatureError> {
-        let sig = EcdsaSignature::from_slice(&self.0).map_err(|_| SignatureError::InvalidEncoding)?;
-        if sig.normalize_s() != sig {
+        let (r, s) = (self.r(), self.s());
+        if !is_scalar(&r) || !is_scalar(&s) {
+            return Err(SignatureError::InvalidEncoding);
+        }
+        if s > HALF_ORDER {
             return Err(SignatureError::HighS);
         }
-        Ok(sig)
+        Ok(())
     }
 }
 
@@ -315,6 +385,38 @@ mod tests {
         );
         assert_eq!(SecretKey::from_bytes(&[0; 32]), Err(InvalidSecretKey));
         assert_eq!(SecretKey::from_bytes(&[0xff; 32]), Err(InvalidSecretKey));
+    }
+
+    /// The rules on a signature's bytes, done without curve arithmetic, are p256's.
+    #[test]
+    fn the_byte_rules_on_signatures_are_p256s() {
+        for i in 0..64u8 {
+            let sig = key(i % 7 + 1).sign_digest(&sha256(&[i]));
+            let twin = sig.malleated().unwrap();
+            let parsed = EcdsaSignature::from_slice(&twin.0).unwrap();
+            assert_eq!(parsed.normalize_s().to_bytes()[..], sig.0[..]);
+            assert_eq!((twin.low_s(), sig.low_s()), (sig, sig));
+            assert_eq!((twin.check_form(), sig.check_form()), (Err(SignatureError::HighS), Ok(())));
+        }
+        let mut edge = Signature([1; 64]);
+        edge.0[32..].copy_from_slice(&HALF_ORDER);
+        assert_eq!(edge.check_form(), Ok(()), "n/2 rounded down is the largest low S");
+        let parsed = EcdsaSignature::from_slice(&edge.0).unwrap();
+        assert_eq!(parsed.normalize_s(), parsed);
+        edge.0[63] += 1;
+        assert_eq!(edge.check_form(), Err(SignatureError::HighS));
+        assert_ne!(EcdsaSignature::from_slice(&edge.0).unwrap().normalize_s().to_bytes()[..], edge.0[..]);
+        assert_eq!(edge.low_s().check_form(), Ok(()));
+    }
+
+    #[test]
+    fn a_browsers_uncompressed_key_compresses_to_ours() {
+        for i in 1..6 {
+            let compressed = key(i).public_key();
+            let uncompressed = compressed.to_uncompressed_sec1().unwrap();
+            assert_eq!(PublicKey::from_uncompressed_sec1(&uncompressed), Some(compressed));
+        }
+        assert_eq!(PublicKey::from_uncompressed_sec1(&[2; 65]), None);
     }
 
     #[test]

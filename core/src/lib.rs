@@ -11,6 +11,7 @@ pub mod amount;
 pub mod block;
 pub mod chain;
 pub mod encode;
+#[cfg(feature = "ecdsa")]
 pub mod fuzz_checks;
 pub mod hash;
 pub mod header;

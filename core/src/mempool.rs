@@ -182,6 +182,7 @@ impl Mempool {
     }
 
     /// Validates `tx` against the best chain and the mempool and adds it.
+    #[cfg(feature = "ecdsa")]
     pub fn accept(&mut self, tx: Transaction, chain: &ChainState) -> Result<MempoolAccepted, MempoolError> {
         self.accept_with(tx, chain, SignatureMode::CheckAll)
     }
@@ -205,8 +206,10 @@ impl Mempool {
         let checked = self.check(&tx, chain)?;
         let spent = &checked.spent;
         match mode {
+            #[cfg(feature = "ecdsa")]
             SignatureMode::CheckAll => tx.verify_inputs(spent).map_err(TxError::from)?,
             SignatureMode::Trusted => {}
+            #[cfg(feature = "ecdsa")]
             SignatureMode::Prechecked(verified) => {
                 if !verified.covers(&tx.wtxid(), spent) {
                     tx.verify_inputs(spent).map_err(TxError::from)?;

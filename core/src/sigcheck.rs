@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::block::Block;
 use crate::chain::ChainState;
 use crate::hash::{Sha256Prefixed, Txid, Wtxid};
-use crate::keys::{PublicKey, SecretKey, Signature, SignatureError};
+use crate::keys::{PublicKey, Signature, SignatureError};
 use crate::tx::{InputError, OutPoint, Transaction, TxOut};
 
 /// One signature to check: all it needs.
@@ -77,7 +77,8 @@ impl SignedMessage {
 
 impl SignatureJob {
     /// `message` signed by `key`: a valid job (how tests and benchmarks make them).
-    pub fn signed_by(key: &SecretKey, message: SignedMessage) -> SignatureJob {
+    #[cfg(feature = "ecdsa")]
+    pub fn signed_by(key: &crate::keys::SecretKey, message: SignedMessage) -> SignatureJob {
         SignatureJob { pubkey: key.public_key(), signature: key.sign_digest(&message.digest()), message }
     }
 
@@ -91,6 +92,7 @@ impl SignatureJob {
     }
 
     /// Checks the job in full: [`SignatureJob::check_form`], then the ECDSA equation.
+    #[cfg(feature = "ecdsa")]
     pub fn verify(&self) -> bool {
         self.pubkey.verify_digest(&self.message.digest(), &self.signature).is_ok()
     }
@@ -278,10 +280,12 @@ impl SignatureBatch {
 #[derive(Clone, Copy, Debug)]
 pub enum SignatureMode<'a> {
     /// Verify every one.
+    #[cfg(feature = "ecdsa")]
     CheckAll,
     /// Verify none: blocks this node already validated (a reorganisation undone, a rebuild).
     Trusted,
     /// Skip the transactions verified in parallel beforehand; verify the rest.
+    #[cfg(feature = "ecdsa")]
     Prechecked(&'a VerifiedTxs),
     /// Verify none here: take the answers in `checked`, and add the jobs of every other
     /// transaction to `pending`. A connect that leaves jobs pending has not happened: the

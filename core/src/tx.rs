@@ -5,7 +5,7 @@ use core::fmt;
 use crate::amount::Amount;
 use crate::encode::{DecodeError, Encoding, Reader, write_compact_size, write_list, write_var_bytes};
 use crate::hash::{MerkleRoot, PubKeyHash, Sha256Prefixed, Txid, Wtxid};
-use crate::keys::{PublicKey, SecretKey, Signature, SignatureError};
+use crate::keys::{PublicKey, Signature, SignatureError};
 
 /// Most inputs or outputs a transaction may declare when decoded (size limits bind earlier).
 pub const MAX_TX_LIST_ITEMS: usize = 100_000;
@@ -227,7 +227,8 @@ impl Transaction {
 
     /// Signs every input with `key`, given the amounts of the outputs they spend (in input order).
     /// Fills in the input's public key too, so the txid is final before signing.
-    pub fn sign_all(&mut self, key: &SecretKey, spent_amounts: &[Amount]) {
+    #[cfg(feature = "ecdsa")]
+    pub fn sign_all(&mut self, key: &crate::keys::SecretKey, spent_amounts: &[Amount]) {
         let pubkey = key.public_key();
         if let TxInputs::Spend(inputs) = &mut self.inputs {
             for input in inputs.iter_mut() {
@@ -255,6 +256,7 @@ impl Transaction {
 
     /// Checks every input against the outputs it spends (`spent[i]` for input `i`): the key must
     /// hash to the output's pubkey hash and the signature must be valid and low-S.
+    #[cfg(feature = "ecdsa")]
     pub fn verify_inputs(&self, spent: &[TxOut]) -> Result<(), InputError> {
         self.check_owners(spent)?;
         let amounts: Vec<Amount> = spent.iter().map(|o| o.amount).collect();
@@ -309,6 +311,7 @@ impl Encoding for Transaction {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::keys::SecretKey;
     use proptest::prelude::*;
 
     pub(crate) fn arb_txout() -> impl Strategy<Value = TxOut> {

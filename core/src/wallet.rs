@@ -7,21 +7,25 @@ use crate::address::Address;
 use crate::amount::Amount;
 use crate::encode::{DecodeError, Encoding, Reader};
 use crate::hash::PubKeyHash;
-use crate::keys::SecretKey;
+use std::sync::Arc;
+
+use crate::keys::{PublicKey, SecretKey, Signature};
 use crate::params::ChainParams;
+use crate::sigcheck::SignedMessage;
 use crate::sort;
 use crate::tx::{OutPoint, Transaction, TxIn, TxInputs, TxOut};
 
-/// Encoding version of [`KeySet`].
-const KEYSET_VERSION: u8 = 1;
+/// Encoding versions of [`KeySet`]: 1 holds private keys alone, 2 each with its public key.
+const KEYSET_SECRETS_ONLY: u8 = 1;
+const KEYSET_VERSION: u8 = 2;
 /// Most keys a stored key set may hold.
 pub const MAX_KEYS: usize = 100_000;
 
-/// The private keys of a wallet, in creation order. Shells persist its encoding (encrypted at
-/// rest if the user chose a passphrase).
+/// The keys of a wallet, each with its public key, in creation order. Shells persist its
+/// encoding (encrypted at rest if the user chose a passphrase).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeySet {
-    keys: Vec<SecretKey>,
+    keys: Vec<(SecretKey, PublicKey)>,
 }
 
 impl KeySet {
@@ -30,19 +34,33 @@ impl KeySet {
     }
 
     /// Adds a key made from 32 random bytes the shell supplies; returns its address.
+    #[cfg(feature = "ecdsa")]
     pub fn generate(&mut self, entropy: [u8; 32], params: &ChainParams) -> Result<Address, KeySetFull> {
         self.insert(SecretKey::from_entropy(entropy), params)
     }
 
     /// Adds an existing key (an import); returns its address. A key already present is not
     /// added twice.
+    #[cfg(feature = "ecdsa")]
     pub fn insert(&mut self, key: SecretKey, params: &ChainParams) -> Result<Address, KeySetFull> {
-        let address = Address::new(params.address_version, key.public_key().pubkey_hash());
-        if !self.keys.contains(&key) {
+        let public = key.public_key();
+        self.insert_pair(key, public, params)
+    }
+
+    /// As [`KeySet::insert`], with the key's public half worked out by the shell (a browser's
+    /// WebCrypto). A wrong one only makes the key's payments fail their own signature check.
+    pub fn insert_pair(
+        &mut self,
+        key: SecretKey,
+        public: PublicKey,
+        params: &ChainParams,
+    ) -> Result<Address, KeySetFull> {
+        let address = Address::new(params.address_version, public.pubkey_hash());
+        if !self.keys.iter().any(|(k, _)| *k == key) {
             if self.keys.len() >= MAX_KEYS {
                 return Err(KeySetFull);
             }
-            self.keys.push(key);
+            self.keys.push((key, public));
         }
         Ok(address)
     }
@@ -56,41 +74,85 @@ impl KeySet {
     }
 
     pub fn addresses(&self, params: &ChainParams) -> Vec<Address> {
-        self.keys.iter().map(|k| Address::new(params.address_version, k.public_key().pubkey_hash())).collect()
+        self.keys.iter().map(|(_, public)| Address::new(params.address_version, public.pubkey_hash())).collect()
     }
 
     /// Adds every key of `other` (an import); returns the addresses added or already here.
     pub fn merge(&mut self, other: &KeySet, params: &ChainParams) -> Result<Vec<Address>, KeySetFull> {
-        other.keys.iter().map(|key| self.insert(key.clone(), params)).collect()
+        other.keys.iter().map(|(key, public)| self.insert_pair(key.clone(), *public, params)).collect()
     }
 
-    pub fn key_for(&self, owner: &PubKeyHash) -> Option<&SecretKey> {
-        self.keys.iter().find(|k| k.public_key().pubkey_hash() == *owner)
+    /// The key paying to `owner`, with its public key.
+    pub fn key_for(&self, owner: &PubKeyHash) -> Option<(&SecretKey, PublicKey)> {
+        self.keys.iter().find(|(_, public)| public.pubkey_hash() == *owner).map(|(key, public)| (key, *public))
     }
+
+    /// A key set's encoding (any version) read as its private keys alone: for a shell that
+    /// works out the public keys itself, when [`KeySet::from_bytes`] can not (a version 1 set
+    /// in a build without P-256 arithmetic).
+    pub fn secret_keys_from_bytes(bytes: &[u8]) -> Result<Vec<SecretKey>, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let with_public = match r.u8()? {
+            KEYSET_SECRETS_ONLY => false,
+            KEYSET_VERSION => true,
+            _ => return Err(DecodeError::Invalid { what: "key set", reason: "unknown version" }),
+        };
+        let count = r.list_len("keys", MAX_KEYS, if with_public { 65 } else { 32 })?;
+        let mut keys = Vec::with_capacity(count);
+        for _ in 0..count {
+            keys.push(read_secret_key(&mut r)?);
+            if with_public {
+                PublicKey::decode_from(&mut r)?;
+            }
+        }
+        r.finish()?;
+        Ok(keys)
+    }
+}
+
+fn read_secret_key(r: &mut Reader<'_>) -> Result<SecretKey, DecodeError> {
+    SecretKey::from_bytes(&r.array::<32>()?)
+        .map_err(|_| DecodeError::Invalid { what: "private key", reason: "not a valid P-256 scalar" })
 }
 
 impl Encoding for KeySet {
     fn encode_to(&self, out: &mut Vec<u8>) {
         out.push(KEYSET_VERSION);
         crate::encode::write_compact_size(out, self.keys.len() as u64);
-        for key in &self.keys {
+        for (key, public) in &self.keys {
             out.extend_from_slice(&key.to_bytes());
+            public.encode_to(out);
         }
     }
 
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        if r.u8()? != KEYSET_VERSION {
-            return Err(DecodeError::Invalid { what: "key set", reason: "unknown version" });
+        match r.u8()? {
+            KEYSET_VERSION => {
+                let count = r.list_len("keys", MAX_KEYS, 65)?;
+                let mut keys = Vec::with_capacity(count);
+                for _ in 0..count {
+                    keys.push((read_secret_key(r)?, PublicKey::decode_from(r)?));
+                }
+                Ok(KeySet { keys })
+            }
+            #[cfg(feature = "ecdsa")]
+            KEYSET_SECRETS_ONLY => {
+                let count = r.list_len("keys", MAX_KEYS, 32)?;
+                let mut keys = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let key = read_secret_key(r)?;
+                    let public = key.public_key();
+                    keys.push((key, public));
+                }
+                Ok(KeySet { keys })
+            }
+            #[cfg(not(feature = "ecdsa"))]
+            KEYSET_SECRETS_ONLY => Err(DecodeError::Invalid {
+                what: "key set",
+                reason: "version 1 holds no public keys: they have to be worked out (KeySet::secret_keys_from_bytes)",
+            }),
+            _ => Err(DecodeError::Invalid { what: "key set", reason: "unknown version" }),
         }
-        let count = r.list_len("keys", MAX_KEYS, 32)?;
-        let mut keys = Vec::with_capacity(count);
-        for _ in 0..count {
-            let bytes = r.array::<32>()?;
-            let key = SecretKey::from_bytes(&bytes)
-                .map_err(|_| DecodeError::Invalid { what: "private key", reason: "not a valid P-256 scalar" })?;
-            keys.push(key);
-        }
-        Ok(KeySet { keys })
     }
 }
 
@@ -123,6 +185,8 @@ pub enum PaymentError {
     },
     /// Amount plus fee is more than can exist.
     TooLarge,
+    /// Not one signature per input.
+    SignatureCount,
 }
 
 impl fmt::Display for PaymentError {
@@ -137,6 +201,7 @@ impl fmt::Display for PaymentError {
                 write!(f, "the address is for another network (version {found}, this network uses {expected})")
             }
             PaymentError::TooLarge => f.write_str("the amount plus fee is more than 21000000 coins"),
+            PaymentError::SignatureCount => f.write_str("the payment needs one signature per input"),
         }
     }
 }
@@ -207,15 +272,76 @@ impl PaymentRequest {
     }
 }
 
-/// Builds and signs a payment from `request.from`'s `coins` (its spendable outputs, e.g. from
-/// [`crate::mempool::Mempool::spendable_coins`]): largest coins first until amount plus fee is
-/// covered; the change goes back to the sender.
+/// A payment built but not signed yet: what each input signs, and the key that signs them.
+#[derive(Clone, Debug)]
+pub struct UnsignedPayment {
+    tx: Transaction,
+    key: SecretKey,
+    messages: Vec<SignedMessage>,
+}
+
+impl UnsignedPayment {
+    /// The payment, its signatures still zero (its txid is final: it commits to no signature).
+    pub fn transaction(&self) -> &Transaction {
+        &self.tx
+    }
+
+    /// The key that signs every input.
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    /// What each input signs, in input order: an ECDSA-P256-SHA256 signature over each.
+    pub fn messages(&self) -> &[SignedMessage] {
+        &self.messages
+    }
+
+    /// The payment with `signatures`, one per input in order, each in either S form (a signer
+    /// that does not normalise, such as WebCrypto): the low-S one goes in.
+    pub fn with_signatures(self, signatures: &[Signature]) -> Result<Transaction, PaymentError> {
+        let mut tx = self.tx;
+        let TxInputs::Spend(inputs) = &mut tx.inputs else { return Err(PaymentError::SignatureCount) };
+        if inputs.len() != signatures.len() {
+            return Err(PaymentError::SignatureCount);
+        }
+        for (input, signature) in inputs.iter_mut().zip(signatures) {
+            input.signature = signature.low_s();
+        }
+        Ok(tx)
+    }
+
+    /// Signs with core's P-256 (RFC 6979).
+    #[cfg(feature = "ecdsa")]
+    pub fn sign(self) -> Transaction {
+        let signatures: Vec<Signature> = self.messages.iter().map(|m| self.key.sign_digest(&m.digest())).collect();
+        match self.with_signatures(&signatures) {
+            Ok(tx) => tx,
+            // One signature per message, and one message per input: always the right count.
+            Err(_) => unreachable!("a payment is signed with one signature per input"),
+        }
+    }
+}
+
+/// Builds and signs a payment: [`plan_payment`], signed with core's P-256.
+#[cfg(feature = "ecdsa")]
 pub fn build_payment(
     keys: &KeySet,
     params: &ChainParams,
     coins: &[(OutPoint, TxOut)],
     request: &PaymentRequest,
 ) -> Result<Transaction, PaymentError> {
+    plan_payment(keys, params, coins, request).map(UnsignedPayment::sign)
+}
+
+/// Builds a payment from `request.from`'s `coins` (its spendable outputs, e.g. from
+/// [`crate::mempool::Mempool::spendable_coins`]): largest coins first until amount plus fee is
+/// covered; the change goes back to the sender. It is signed next.
+pub fn plan_payment(
+    keys: &KeySet,
+    params: &ChainParams,
+    coins: &[(OutPoint, TxOut)],
+    request: &PaymentRequest,
+) -> Result<UnsignedPayment, PaymentError> {
     for address in [&request.from, &request.to] {
         if address.version != params.address_version {
             return Err(PaymentError::WrongNetwork { expected: params.address_version, found: address.version });
@@ -224,7 +350,7 @@ pub fn build_payment(
     if request.amount == Amount::ZERO {
         return Err(PaymentError::ZeroAmount);
     }
-    let key = keys.key_for(&request.from.pubkey_hash).ok_or(PaymentError::NotOurAddress(request.from))?;
+    let (key, pubkey) = keys.key_for(&request.from.pubkey_hash).ok_or(PaymentError::NotOurAddress(request.from))?;
     let needed =
         request.amount.checked_add(request.fee).filter(|n| n.is_valid_money()).ok_or(PaymentError::TooLarge)?;
 
@@ -251,16 +377,13 @@ pub fn build_payment(
     }
     let inputs = chosen
         .iter()
-        .map(|(outpoint, _)| TxIn {
-            prev_out: *outpoint,
-            pubkey: key.public_key(),
-            signature: crate::keys::Signature([0; 64]),
-        })
+        .map(|(outpoint, _)| TxIn { prev_out: *outpoint, pubkey, signature: Signature([0; 64]) })
         .collect();
-    let mut tx = Transaction { version: 1, inputs: TxInputs::Spend(inputs), outputs };
+    let tx = Transaction { version: 1, inputs: TxInputs::Spend(inputs), outputs };
     let amounts: Vec<Amount> = chosen.iter().map(|(_, o)| o.amount).collect();
-    tx.sign_all(key, &amounts);
-    Ok(tx)
+    let prefix: Arc<[u8]> = Transaction::sighash_prefix(&tx.txid(), &amounts).into();
+    let messages = (0..chosen.len() as u32).map(|index| SignedMessage::new(Arc::clone(&prefix), index)).collect();
+    Ok(UnsignedPayment { tx, key: key.clone(), messages })
 }
 
 #[cfg(test)]
@@ -323,10 +446,61 @@ mod tests {
 
     #[test]
     fn a_stored_key_set_with_an_invalid_scalar_is_an_error() {
-        let mut bytes = vec![KEYSET_VERSION, 1];
+        let mut bytes = vec![KEYSET_SECRETS_ONLY, 1];
         bytes.extend_from_slice(&[0xff; 32]);
         assert!(matches!(KeySet::from_bytes(&bytes), Err(DecodeError::Invalid { .. })));
         assert!(matches!(KeySet::from_bytes(&[9, 0]), Err(DecodeError::Invalid { .. })));
+    }
+
+    /// Key sets stored before public keys were kept (version 1) are read, with the public
+    /// keys worked out, and written as version 2; their private keys read alone are the same.
+    #[test]
+    fn a_key_set_of_private_keys_alone_is_read_and_written_with_public_keys() {
+        let params = ChainParams::test();
+        let mut keys = KeySet::new();
+        keys.generate([1; 32], &params).unwrap();
+        keys.generate([2; 32], &params).unwrap();
+        let mut old = vec![KEYSET_SECRETS_ONLY, 2];
+        for (key, _) in &keys.keys {
+            old.extend_from_slice(&key.to_bytes());
+        }
+        assert_eq!(KeySet::from_bytes(&old).unwrap(), keys);
+        let new = keys.to_bytes();
+        assert_eq!(new[0], KEYSET_VERSION);
+        assert_eq!(new.len(), 2 + 2 * 65);
+        let secrets: Vec<SecretKey> = keys.keys.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(KeySet::secret_keys_from_bytes(&old).unwrap(), secrets);
+        assert_eq!(KeySet::secret_keys_from_bytes(&new).unwrap(), secrets);
+        assert!(KeySet::secret_keys_from_bytes(&new[..new.len() - 1]).is_err());
+        // A shell that works public keys out itself builds the same set.
+        let mut paired = KeySet::new();
+        for (key, public) in &keys.keys {
+            paired.insert_pair(key.clone(), *public, &params).unwrap();
+        }
+        assert_eq!(paired, keys);
+    }
+
+    /// A payment signed elsewhere, in either S form, is the one core signs.
+    #[test]
+    fn a_payment_signed_elsewhere_in_either_s_form_is_the_same_payment() {
+        let params = ChainParams::test();
+        let mut keys = KeySet::new();
+        let from = keys.generate([3; 32], &params).unwrap();
+        let coins = vec![(
+            OutPoint { txid: crate::Txid([7; 32]), vout: 0 },
+            TxOut { amount: Amount::from_coins(5).unwrap(), pubkey_hash: from.pubkey_hash },
+        )];
+        let request = PaymentRequest { from, to: from, amount: Amount::from_coins(1).unwrap(), fee: Amount::ZERO };
+        let plan = plan_payment(&keys, &params, &coins, &request).unwrap();
+        assert_eq!(plan.messages().len(), 1);
+        let signed_here = plan.clone().sign();
+        let high: Vec<Signature> =
+            plan.messages().iter().map(|m| plan.key().sign_digest(&m.digest()).malleated().unwrap()).collect();
+        assert_eq!(plan.clone().with_signatures(&high).unwrap(), signed_here);
+        assert_eq!(plan.with_signatures(&[]), Err(PaymentError::SignatureCount));
+        assert_eq!(build_payment(&keys, &params, &coins, &request).unwrap(), signed_here);
+        let spent = [coins[0].1];
+        assert_eq!(signed_here.verify_inputs(&spent), Ok(()));
     }
 
     proptest! {

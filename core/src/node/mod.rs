@@ -383,6 +383,12 @@ impl Node {
         }
     }
 
+    /// Whether signatures are checked by the shell, through [`Output::Verify`]: when asked
+    /// for, and always in a build that cannot check them itself (no `ecdsa` feature).
+    fn checks_in_shell(&self) -> bool {
+        self.config.parallel_signatures || cfg!(not(feature = "ecdsa"))
+    }
+
     /// The next thing the shell must do.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
@@ -670,6 +676,7 @@ impl Node {
 
     /// A user's transaction (a wallet's payment): into the mempool, announced to every peer,
     /// and announced again until it confirms.
+    #[cfg(feature = "ecdsa")]
     pub fn submit_transaction(&mut self, tx: Transaction, now_ms: u64) -> Result<Txid, MempoolError> {
         self.submit_with(tx, now_ms, |mempool, tx, chain| mempool.accept(tx, chain))
     }
@@ -1107,7 +1114,7 @@ impl Node {
         // Handing out a block's signature checks costs work in proportion to its body: only a
         // body that passes the checks needing no chain (proof of work, Merkle root, sizes) is
         // handed out; any other is refused at once by `process_block`.
-        if self.config.parallel_signatures
+        if self.checks_in_shell()
             && self.extends_verification_run(&block)
             && crate::validation::check_block(&block, &self.config.params).is_ok()
         {
@@ -1251,20 +1258,24 @@ impl Node {
         }
         let parent = block.header.prev_blockhash;
         let now = self.now_ms / 1000;
-        let result = if self.config.parallel_signatures {
-            let none = VerifiedTxs::default();
-            match chain.accept_block_deferred(block.clone(), now, verified.unwrap_or(&none)) {
-                Ok(BlockAcceptance::Accepted(accepted)) => Ok(accepted),
-                Ok(BlockAcceptance::NeedsSignatures(batch)) => {
-                    self.hold_for_checks(BlockCheck { block, hash, source, batch });
-                    return false;
+        #[cfg(feature = "ecdsa")]
+        let checked_here = (!self.config.parallel_signatures).then(|| match verified {
+            Some(verified) => chain.accept_block_verified(block.clone(), now, verified),
+            None => chain.accept_block(block.clone(), now),
+        });
+        #[cfg(not(feature = "ecdsa"))]
+        let checked_here = None;
+        let result = match checked_here {
+            Some(result) => result,
+            None => {
+                match chain.accept_block_deferred(block.clone(), now, verified.unwrap_or(&VerifiedTxs::default())) {
+                    Ok(BlockAcceptance::Accepted(accepted)) => Ok(accepted),
+                    Ok(BlockAcceptance::NeedsSignatures(batch)) => {
+                        self.hold_for_checks(BlockCheck { block, hash, source, batch });
+                        return false;
+                    }
+                    Err(error) => Err(error),
                 }
-                Err(error) => Err(error),
-            }
-        } else {
-            match verified {
-                Some(verified) => chain.accept_block_verified(block.clone(), now, verified),
-                None => chain.accept_block(block.clone(), now),
             }
         };
         match result {
@@ -1435,13 +1446,13 @@ impl Node {
             self.disconnect(peer, DisconnectReason::Misbehaving("unrequested transaction flood"));
             return;
         }
-        if self.config.parallel_signatures {
-            self.check_tx_signatures(peer, tx);
-        } else {
+        #[cfg(feature = "ecdsa")]
+        if !self.checks_in_shell() {
             let Some(chain) = &self.chain else { return };
             let result = self.mempool.accept(tx, chain);
-            self.tx_outcome(peer, txid, result);
+            return self.tx_outcome(peer, txid, result);
         }
+        self.check_tx_signatures(peer, tx);
     }
 
     /// Hands a peer's transaction's signatures to the shell once everything else about it
