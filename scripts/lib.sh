@@ -34,15 +34,22 @@ ensure_chromium() {
 # Builds the browser node into www/pkg (the page imports www/pkg/tabcoin_web.js).
 build_page() {
   step "building the page's wasm into www/pkg"
+  # Two builds: in one, cargo would unify core's features and put P-256 in the page too.
   cargo build -p tabcoin-web --target wasm32-unknown-unknown --profile wasm-release
+  cargo build -p tabcoin-ecdsa --target wasm32-unknown-unknown --profile wasm-release
   rm -rf www/pkg
   wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir www/pkg \
     target/wasm32-unknown-unknown/wasm-release/tabcoin_web.wasm
-  # The page's service worker keeps these for offline reloads (their names carry hashes).
-  (cd www/pkg && find . -type f ! -name '*.d.ts' ! -name files.json | sed 's|^\./||' | sort \
+  # Core's P-256, loaded only where the browser's WebCrypto refuses (see web-ecdsa).
+  wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir www/pkg/ecdsa \
+    target/wasm32-unknown-unknown/wasm-release/tabcoin_ecdsa.wasm
+  # The page's service worker keeps these for offline reloads (their names carry hashes); not
+  # the P-256 module, fetched (and then kept) only if it is needed.
+  (cd www/pkg && find . -path ./ecdsa -prune -o -type f ! -name '*.d.ts' ! -name files.json -print | sed 's|^\./||' | sort \
     | awk 'BEGIN { printf "[" } { printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 } END { print "]" }') \
     >www/pkg/files.json
   local size
   size=$(gzip -9 -c www/pkg/tabcoin_web_bg.wasm | wc -c)
   echo "www/pkg/tabcoin_web_bg.wasm: $(wc -c <www/pkg/tabcoin_web_bg.wasm) bytes, $size gzipped"
+  echo "www/pkg/ecdsa/tabcoin_ecdsa_bg.wasm (loaded only if needed): $(gzip -9 -c www/pkg/ecdsa/tabcoin_ecdsa_bg.wasm | wc -c) gzipped"
 }

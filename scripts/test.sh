@@ -24,6 +24,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo clippy for the browser shell on wasm32 (its browser tests build only there)"
 cargo clippy -p tabcoin-web --target wasm32-unknown-unknown --all-targets -- -D warnings
+cargo clippy -p tabcoin-web --target wasm32-unknown-unknown --lib -- -D warnings
+cargo clippy -p tabcoin-ecdsa --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+step "the page's wasm carries no P-256 arithmetic (the browser signs and checks; web-ecdsa has it)"
+if cargo tree -p tabcoin-web --target wasm32-unknown-unknown -e normal --prefix none | grep -E '^(p256|ecdsa) '; then
+  echo "tabcoin-web pulls in P-256"; exit 1
+fi
+cargo build -p tabcoin-core --no-default-features --target wasm32-unknown-unknown --release
 
 step "core has no IO dependencies"
 io_crates=$(cargo tree -p tabcoin-core -e normal --prefix none \
@@ -70,6 +78,9 @@ export TABCOIN_TEST_RELAY_HEIGHT=6
 
 step "browser tests (wasm-bindgen-test in headless Chromium)"
 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p tabcoin-web --target wasm32-unknown-unknown
+
+step "core's P-256 module for the page (wasm-bindgen-test in Node)"
+cargo test -p tabcoin-ecdsa --target wasm32-unknown-unknown
 
 step "building the page (www/pkg) for the end-to-end tests"
 build_page

@@ -48,6 +48,14 @@ fn main() {
     write("transaction", "coinbase", &genesis.txs[0].to_bytes());
     write("block", "genesis", &genesis.to_bytes());
     write("block", "with_payment", &block.to_bytes());
+    let jobs = tabcoin_core::sigcheck::SignatureBatch::for_blocks(&chain, std::slice::from_ref(&block)).jobs;
+    let mut two_runs = jobs.clone();
+    two_runs.extend(jobs.iter().cloned().map(|mut job| {
+        job.message = tabcoin_core::sigcheck::SignedMessage::new(job.message.prefix()[..20].into(), 1);
+        job
+    }));
+    write("signature_jobs", "one_payment", &tabcoin_core::sigcheck::encode_jobs(&jobs));
+    write("signature_jobs", "two_runs", &tabcoin_core::sigcheck::encode_jobs(&two_runs));
     write("header", "genesis", &genesis.header.to_bytes());
     write("header", "block1", &block.header.to_bytes());
 

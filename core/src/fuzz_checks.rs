@@ -77,6 +77,15 @@ fn key_set(data: &[u8]) {
     assert_eq!(KeySet::secret_keys_from_bytes(data), KeySet::secret_keys_from_bytes(&encoded));
 }
 
+/// Signature jobs as a shell posts them to its checkers: decoding never panics, and what
+/// decodes encodes to bytes that decode to the same jobs.
+pub fn signature_jobs(data: &[u8]) {
+    let jobs = crate::sigcheck::decode_jobs(data);
+    let encoded = crate::sigcheck::encode_jobs(&jobs);
+    assert!(encoded.len() <= data.len(), "jobs grew on re-encoding");
+    assert_eq!(crate::sigcheck::decode_jobs(&encoded), jobs);
+}
+
 /// Text a user types: an address or an amount. Parsing never panics; what parses prints back
 /// to something that parses to the same value.
 pub fn user_text(data: &[u8]) {

@@ -79,6 +79,12 @@ pub const CURVE_ORDER: [u8; 32] = [
     0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 ];
 
+/// The prime p of P-256's field, big-endian.
+const FIELD_PRIME: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+];
+
 /// ⌊n / 2⌋: the largest low S.
 const HALF_ORDER: [u8; 32] = [
     0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73, 0x7d,
@@ -169,6 +175,12 @@ impl PublicKey {
     /// Whether the prefix is a compressed key's (0x02 or 0x03); decoding refuses any other.
     pub fn is_compressed_sec1(&self) -> bool {
         matches!(self.0[0], 0x02 | 0x03)
+    }
+
+    /// Whether x (after the prefix) is below the field's prime p, as a point's must be (a
+    /// verifier could otherwise reduce it and accept a key core refuses).
+    pub fn x_in_field(&self) -> bool {
+        self.0[1..] < FIELD_PRIME[..]
     }
 
     /// The compressed key of the uncompressed SEC1 point `uncompressed` (0x04, x, y): x with
@@ -407,6 +419,16 @@ mod tests {
         assert_eq!(edge.check_form(), Err(SignatureError::HighS));
         assert_ne!(EcdsaSignature::from_slice(&edge.0).unwrap().normalize_s().to_bytes()[..], edge.0[..]);
         assert_eq!(edge.low_s().check_form(), Ok(()));
+    }
+
+    #[test]
+    fn a_key_whose_x_is_not_below_p_is_no_point() {
+        let mut key = key(2).public_key();
+        assert!(key.x_in_field());
+        key.0[1..].copy_from_slice(&FIELD_PRIME);
+        assert!(!key.x_in_field() && !key.is_valid_point());
+        key.0[32] -= 1;
+        assert!(key.x_in_field(), "p - 1 is in the field");
     }
 
     #[test]

@@ -85,7 +85,7 @@ impl SignatureJob {
     /// Why a signature the shell refused is invalid: its form, if that is at fault (what
     /// [`SignatureJob::verify`] would say), else that the equation failed.
     fn refusal(&self) -> SignatureError {
-        if !self.pubkey.is_compressed_sec1() {
+        if !self.pubkey.is_compressed_sec1() || !self.pubkey.x_in_field() {
             return SignatureError::InvalidPublicKey;
         }
         self.signature.check_form().err().unwrap_or(SignatureError::Refused)
@@ -98,11 +98,74 @@ impl SignatureJob {
     }
 
     /// The rules a plain ECDSA-P256-SHA256 verification may not apply: a compressed key's
-    /// prefix (browsers' WebCrypto takes others), and the signature's own form, low S included
+    /// prefix (browsers' WebCrypto takes others) and x in range, and the signature's own form, low S included
     /// ([`Signature::check_form`]). A shell that checks the equation elsewhere requires this too.
     pub fn check_form(&self) -> bool {
-        self.pubkey.is_compressed_sec1() && self.signature.check_form().is_ok()
+        self.pubkey.is_compressed_sec1() && self.pubkey.x_in_field() && self.signature.check_form().is_ok()
     }
+}
+
+/// Bytes of an encoded job after its transaction's prefix: key, signature, input index.
+pub const JOB_BYTES: usize = 33 + 64 + 4;
+
+fn push_u32(bytes: &mut Vec<u8>, value: usize) {
+    // Prefixes are bounded by a block's size and jobs by its inputs: far below 4 GiB.
+    bytes.extend_from_slice(&u32::try_from(value).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+/// Signature jobs as the bytes a shell posts to its checkers (Web Workers): for each run of
+/// jobs sharing a prefix, the prefix's length (u32 LE), the prefix, the number of jobs (u32
+/// LE), then each job's key, signature and input index (u32 LE). A prefix goes once, as in
+/// memory.
+pub fn encode_jobs(jobs: &[SignatureJob]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut rest = jobs;
+    while let Some(first) = rest.first() {
+        let prefix = first.message.prefix();
+        let run = rest.iter().take_while(|job| Arc::ptr_eq(job.message.prefix(), prefix)).count();
+        push_u32(&mut bytes, prefix.len());
+        bytes.extend_from_slice(prefix);
+        push_u32(&mut bytes, run);
+        for job in &rest[..run] {
+            bytes.extend_from_slice(&job.pubkey.0);
+            bytes.extend_from_slice(&job.signature.0);
+            bytes.extend_from_slice(&job.message.index().to_le_bytes());
+        }
+        rest = &rest[run..];
+    }
+    bytes
+}
+
+fn take_u32(bytes: &mut &[u8]) -> Option<usize> {
+    let (value, rest) = bytes.split_first_chunk::<4>()?;
+    *bytes = rest;
+    usize::try_from(u32::from_le_bytes(*value)).ok()
+}
+
+/// The jobs [`encode_jobs`] wrote; trailing bytes that make no whole job are ignored.
+pub fn decode_jobs(mut bytes: &[u8]) -> Vec<SignatureJob> {
+    let mut jobs = Vec::new();
+    while let Some(len) = take_u32(&mut bytes) {
+        let Some((prefix, rest)) = bytes.split_at_checked(len) else { break };
+        let prefix: Arc<[u8]> = prefix.into();
+        bytes = rest;
+        let Some(count) = take_u32(&mut bytes) else { break };
+        for _ in 0..count {
+            let Some((job, rest)) = bytes.split_first_chunk::<JOB_BYTES>() else { return jobs };
+            bytes = rest;
+            let mut pubkey = [0u8; 33];
+            let mut signature = [0u8; 64];
+            pubkey.copy_from_slice(&job[..33]);
+            signature.copy_from_slice(&job[33..97]);
+            let index = u32::from_le_bytes([job[97], job[98], job[99], job[100]]);
+            jobs.push(SignatureJob {
+                pubkey: PublicKey(pubkey),
+                message: SignedMessage::new(Arc::clone(&prefix), index),
+                signature: Signature(signature),
+            });
+        }
+    }
+    jobs
 }
 
 /// The jobs of a run of blocks, and which transaction each belongs to.

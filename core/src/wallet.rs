@@ -87,6 +87,12 @@ impl KeySet {
         self.keys.iter().find(|(_, public)| public.pubkey_hash() == *owner).map(|(key, public)| (key, *public))
     }
 
+    /// Whether a key set's encoding holds public keys (version 2); one that does not (version 1)
+    /// needs them worked out.
+    pub fn encoding_holds_public_keys(bytes: &[u8]) -> bool {
+        bytes.first() == Some(&KEYSET_VERSION)
+    }
+
     /// A key set's encoding (any version) read as its private keys alone: for a shell that
     /// works out the public keys itself, when [`KeySet::from_bytes`] can not (a version 1 set
     /// in a build without P-256 arithmetic).

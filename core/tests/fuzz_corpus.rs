@@ -77,3 +77,8 @@ fn node_session_corpus() {
         fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/node_session/before_handshake")).unwrap();
     assert_eq!(fuzz_checks::node_session(&genesis, &data), Some(0));
 }
+
+#[test]
+fn signature_jobs_corpus() {
+    replay("signature_jobs", fuzz_checks::signature_jobs);
+}

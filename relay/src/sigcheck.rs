@@ -138,8 +138,11 @@ mod tests {
         let mut x_only = valid.pubkey;
         x_only.0[0] = 0x05;
         cases.push(("0x05 key", SignatureJob { pubkey: x_only, ..valid.clone() }));
-        let mut off_curve = valid.pubkey;
-        off_curve.0[1..].fill(0xff);
+        let mut x_not_below_p = valid.pubkey;
+        x_not_below_p.0[1..].fill(0xff);
+        cases.push(("key with x not below p", SignatureJob { pubkey: x_not_below_p, ..valid.clone() }));
+        let mut off_curve = x_not_below_p;
+        off_curve.0[1] = 0xec; // x³ − 3x + b is no square for this x
         cases.push(("key not on the curve", SignatureJob { pubkey: off_curve, ..valid.clone() }));
         cases.push(("another key", SignatureJob { pubkey: other.public_key(), ..valid.clone() }));
         cases

@@ -145,7 +145,10 @@ mod tests {
     /// A file sealed here that the tab's WebCrypto must open too (web/src/vault.rs holds the
     /// same bytes): the key of `SecretKey::from_entropy([42; 32])`, passphrase "tabcoin",
     /// 1,000 rounds, salt 0x11.., nonce 0x22...
-    const SHARED_VECTOR: &str = "544142434f494e570101e80300001111111111111111111111111111111122222222222222222222222203c7f161fbbb7742ba9550c40d8e537a37daa29c6ee185fe9194811f1a6695cc88da06f9598829f14e11bc1bfc1543a04309";
+    const SHARED_VECTOR: &str = "544142434f494e570101e80300001111111111111111111111111111111122222222222222222222222200c7f161fbbb7742ba9550c40d8e537a37daa29c6ee185fe9194811f1a6695cc88dac70b4bb6bde915d711df3e4a44c7c1feedfbfece7aeaf71f0f517e24d8a51a2f1872952c7009730f5ce856398ce5314f72";
+
+    /// The same key sealed before key sets kept public keys (version 1): still opens.
+    const VERSION_1_VECTOR: &str = "544142434f494e570101e80300001111111111111111111111111111111122222222222222222222222203c7f161fbbb7742ba9550c40d8e537a37daa29c6ee185fe9194811f1a6695cc88da06f9598829f14e11bc1bfc1543a04309";
 
     #[test]
     fn the_vector_shared_with_the_tab_opens() {
@@ -155,6 +158,8 @@ mod tests {
         let bytes = WalletFile::Sealed(sealed).to_bytes();
         assert_eq!(tabcoin_core::hash::to_hex(&bytes), SHARED_VECTOR);
         assert_eq!(decode(&bytes, Some("tabcoin")).unwrap(), keys);
+        let old = tabcoin_core::hash::from_hex_vec(VERSION_1_VECTOR).unwrap();
+        assert_eq!(decode(&old, Some("tabcoin")).unwrap(), keys);
     }
 
     #[test]

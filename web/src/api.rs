@@ -42,6 +42,7 @@ fn start_error(error: &StartError) -> JsValue {
         StartError::Store(_) => "store",
         StartError::Load(_) => "load",
         StartError::NoRandomness(_) => "no_randomness",
+        StartError::Keys(_) => "keys",
     };
     page_error(kind, error)
 }
@@ -60,6 +61,7 @@ fn wallet_error(error: &WalletError) -> JsValue {
         WalletError::Vault(VaultError::WrongPassphrase) => "wrong_passphrase",
         WalletError::Vault(_) => "vault",
         WalletError::Busy => "busy",
+        WalletError::Keys(_) => "keys",
         WalletError::NoRandomness(_) => "no_randomness",
     };
     page_error(kind, error)

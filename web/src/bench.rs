@@ -34,20 +34,3 @@ mod tests {
         assert_eq!(plain_double_sha256(&header, 7, 0), 0);
     }
 }
-
-/// `count` signature jobs (as the workers get them) signed by one key, one transaction's
-/// worth each (a 60-byte prefix of its own): input for the verification benchmark.
-#[wasm_bindgen]
-pub fn sample_signature_jobs(count: u32) -> Vec<u8> {
-    use std::sync::Arc;
-    use tabcoin_core::sigcheck::{SignatureJob, SignedMessage};
-    let key = tabcoin_core::SecretKey::from_entropy([9; 32]);
-    let jobs: Vec<SignatureJob> = (0..count)
-        .map(|i| {
-            let mut prefix = vec![0u8; 60];
-            prefix[..4].copy_from_slice(&i.to_le_bytes());
-            SignatureJob::signed_by(&key, SignedMessage::new(Arc::from(prefix), 0))
-        })
-        .collect();
-    crate::sigcheck::encode_signature_jobs(&jobs)
-}

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod ecdsa;
 pub mod lock;
 pub mod miner;
 pub mod node;

@@ -12,7 +12,7 @@ use tabcoin_core::params::ChainParams;
 use tabcoin_core::protocol::Role;
 use tabcoin_core::store::WriteBatch;
 use tabcoin_core::wallet::KeySet;
-use tabcoin_core::{BlockHash, ChainState, Encoding};
+use tabcoin_core::{BlockHash, ChainState};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, MessageEvent, WebSocket};
@@ -54,6 +54,8 @@ pub enum StartError {
     /// The store holds a chain that does not load.
     Load(String),
     NoRandomness(String),
+    /// The browser could not work out the stored keys' public halves.
+    Keys(crate::ecdsa::EcdsaError),
 }
 
 impl std::fmt::Display for StartError {
@@ -65,6 +67,7 @@ impl std::fmt::Display for StartError {
             StartError::Wallet(e) => e.fmt(f),
             StartError::Load(e) => write!(f, "the stored chain cannot be read: {e}"),
             StartError::NoRandomness(e) => write!(f, "the browser gave no randomness: {e}"),
+            StartError::Keys(e) => e.fmt(f),
         }
     }
 }
@@ -138,8 +141,10 @@ impl TabNode {
         let keys = match store.wallet().await.map_err(StartError::Store)? {
             Some(file) => {
                 let plain = vault::unseal(&file, passphrase).await.map_err(StartError::Wallet)?;
-                KeySet::from_bytes(&plain)
-                    .map_err(|_| StartError::Store(StoreError::Corrupt("the wallet's keys do not decode")))?
+                crate::wallet::read_key_set(&plain).await.map_err(|error| match error {
+                    Some(error) => StartError::Keys(error),
+                    None => StartError::Store(StoreError::Corrupt("the wallet's keys do not decode")),
+                })?
             }
             None => KeySet::new(),
         };
@@ -476,8 +481,15 @@ impl TabNode {
                     match workers {
                         Some(workers) => workers.verify(id, &jobs),
                         None => {
-                            let results: Vec<bool> = jobs.iter().map(|job| job.verify()).collect();
-                            self.inner.borrow_mut().node.signatures_verified(id, &results, now_ms());
+                            // No workers: WebCrypto checks them off this thread all the same.
+                            let node = self.clone();
+                            wasm_bindgen_futures::spawn_local(async move {
+                                let results = crate::sigcheck::check_here(&jobs).await;
+                                if !node.inner.borrow().stopped {
+                                    node.inner.borrow_mut().node.signatures_verified(id, &results, now_ms());
+                                    node.pump();
+                                }
+                            });
                         }
                     }
                 }

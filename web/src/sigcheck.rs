@@ -1,26 +1,20 @@
-//! Signature checks in a worker. Where the page is a secure context (https, or http on
-//! localhost) the browser's own ECDSA-P256-SHA256 (WebCrypto, native code: about six times
-//! the rate of this module's P-256 in wasm) checks the equation; core's P-256 checks it
-//! elsewhere. Core decides: its form rules (key prefix, low S) come first, only keys core
-//! reads as points are imported, and a signature WebCrypto refuses, or whose key it cannot
-//! import, is checked again by core, so the two can only differ on a signature both call
-//! valid.
+//! Signature checks in a worker. The browser's own ECDSA-P256-SHA256 (WebCrypto, native code:
+//! about six times the rate of core's P-256 in wasm) checks the equation; the page's wasm has
+//! no P-256 arithmetic of its own. Core decides: its form rules (key prefix and range, r and s
+//! in range, low S) come first, only keys that pass them are imported, and a signature
+//! WebCrypto refuses, or whose key it cannot import, is checked again by core's P-256 in a
+//! module of its own, loaded only then (or everywhere, outside a secure context), so the two
+//! can only differ on a signature both call valid.
 
+use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
-
-use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
-use tabcoin_core::keys::{PublicKey, Signature};
-use tabcoin_core::sigcheck::{SignatureJob, SignedMessage};
+use tabcoin_core::sigcheck::{SignatureJob, decode_jobs, encode_jobs};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 use web_sys::{CryptoKey, SubtleCrypto};
-
-/// Bytes of a job after its transaction's prefix: key, signature, input index (u32 LE).
-const JOB_BYTES: usize = 33 + 64 + 4;
 
 /// Message bytes handed to WebCrypto at once: it copies each message, and one transaction's
 /// messages together grow with the square of its inputs.
@@ -29,69 +23,11 @@ const MAX_BYTES_IN_FLIGHT: usize = 4 << 20;
 /// Keys kept imported per worker; a chain's keys repeat, an attacker's need not.
 const MAX_CACHED_KEYS: usize = 4096;
 
-fn push_u32(bytes: &mut Vec<u8>, value: usize) {
-    // Prefixes are bounded by a block's size and jobs by its inputs: far below 4 GiB.
-    bytes.extend_from_slice(&u32::try_from(value).unwrap_or(u32::MAX).to_le_bytes());
-}
-
-/// Signature jobs as the bytes posted to a worker: for each run of jobs sharing a prefix, the
-/// prefix's length (u32 LE), the prefix, the number of jobs (u32 LE), then each job's key,
-/// signature and index. A prefix goes once, as in memory.
-pub fn encode_signature_jobs(jobs: &[SignatureJob]) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut rest = jobs;
-    while let Some(first) = rest.first() {
-        let prefix = first.message.prefix();
-        let run = rest.iter().take_while(|job| Arc::ptr_eq(job.message.prefix(), prefix)).count();
-        push_u32(&mut bytes, prefix.len());
-        bytes.extend_from_slice(prefix);
-        push_u32(&mut bytes, run);
-        for job in &rest[..run] {
-            bytes.extend_from_slice(&job.pubkey.0);
-            bytes.extend_from_slice(&job.signature.0);
-            bytes.extend_from_slice(&job.message.index().to_le_bytes());
-        }
-        rest = &rest[run..];
-    }
-    bytes
-}
-
-fn take_u32(bytes: &mut &[u8]) -> Option<usize> {
-    let (value, rest) = bytes.split_first_chunk::<4>()?;
-    *bytes = rest;
-    usize::try_from(u32::from_le_bytes(*value)).ok()
-}
-
-/// The jobs [`encode_signature_jobs`] wrote; trailing bytes that make no whole job are ignored.
-pub fn decode_signature_jobs(mut bytes: &[u8]) -> Vec<SignatureJob> {
-    let mut jobs = Vec::new();
-    while let Some(len) = take_u32(&mut bytes) {
-        let Some((prefix, rest)) = bytes.split_at_checked(len) else { break };
-        let prefix: Arc<[u8]> = prefix.into();
-        bytes = rest;
-        let Some(count) = take_u32(&mut bytes) else { break };
-        for _ in 0..count {
-            let Some((job, rest)) = bytes.split_first_chunk::<JOB_BYTES>() else { return jobs };
-            bytes = rest;
-            let mut pubkey = [0u8; 33];
-            let mut signature = [0u8; 64];
-            pubkey.copy_from_slice(&job[..33]);
-            signature.copy_from_slice(&job[33..97]);
-            let index = u32::from_le_bytes([job[97], job[98], job[99], job[100]]);
-            jobs.push(SignatureJob {
-                pubkey: PublicKey(pubkey),
-                message: SignedMessage::new(Arc::clone(&prefix), index),
-                signature: Signature(signature),
-            });
-        }
-    }
-    jobs
-}
-
-/// Checks encoded jobs with core alone: one byte per job, 1 if its signature is valid.
-#[wasm_bindgen]
-pub fn verify_signatures(jobs: &[u8]) -> Vec<u8> {
-    decode_signature_jobs(jobs).iter().map(|job| u8::from(job.verify())).collect()
+#[wasm_bindgen(module = "/src/js/worker.js")]
+extern "C" {
+    /// Core's P-256 module (loaded on first use): one byte per encoded job, 1 if valid.
+    #[wasm_bindgen(catch)]
+    fn verify_elsewhere(jobs: &[u8]) -> Result<Promise, JsValue>;
 }
 
 /// A worker's signature checker: WebCrypto's imported keys, kept between batches.
@@ -104,7 +40,7 @@ struct Checker {
     subtle: Option<SubtleCrypto>,
     /// Imported keys; `None`: WebCrypto would not import it, core checks its signatures.
     keys: RefCell<HashMap<[u8; 33], Option<CryptoKey>>>,
-    /// Signatures whose equation core checked, for the tests and the benchmark.
+    /// Signatures whose equation core's P-256 module checked, for the tests.
     checked_by_core: Cell<u32>,
 }
 
@@ -132,7 +68,7 @@ impl SignatureChecker {
     pub fn verify(&self, jobs: Vec<u8>) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let jobs = decode_signature_jobs(&jobs);
+            let jobs = decode_jobs(&jobs);
             let results: Vec<u8> = inner.check(&jobs).await.into_iter().map(u8::from).collect();
             Ok(Uint8Array::from(results.as_slice()).into())
         })
@@ -170,8 +106,8 @@ impl Checker {
 
     async fn check(&self, jobs: &[SignatureJob]) -> Vec<bool> {
         let Some(subtle) = &self.subtle else {
-            self.checked_by_core.set(self.checked_by_core.get() + jobs.len() as u32);
-            return jobs.iter().map(SignatureJob::verify).collect();
+            let all: Vec<usize> = (0..jobs.len()).collect();
+            return self.core_says_valid(jobs, &all).await;
         };
         self.import_keys(subtle, jobs).await;
         let mut results = Vec::with_capacity(jobs.len());
@@ -209,19 +145,40 @@ impl Checker {
                 .collect()
         };
         let mut results = Vec::with_capacity(jobs.len());
-        for (job, promise) in jobs.iter().zip(started) {
+        for promise in started {
             let valid = match promise {
                 Some(promise) => JsFuture::from(promise).await.ok().and_then(|v| v.as_bool()).unwrap_or(false),
                 None => false,
             };
-            results.push(valid || self.core_says_valid(job));
+            results.push(valid);
+        }
+        // What WebCrypto refused or could not take, but for signatures core's form rules refuse
+        // anyway, gets a second opinion from core.
+        let again: Vec<usize> = (0..jobs.len()).filter(|&i| !results[i] && jobs[i].check_form()).collect();
+        if !again.is_empty() {
+            for (i, valid) in again.iter().zip(self.core_says_valid(jobs, &again).await) {
+                results[*i] = valid;
+            }
         }
         results
     }
 
-    fn core_says_valid(&self, job: &SignatureJob) -> bool {
-        self.checked_by_core.set(self.checked_by_core.get() + 1);
-        job.verify()
+    /// Core's answers for `jobs[i]` for each i of `which`, from the P-256 module; all
+    /// refused if it can not load.
+    async fn core_says_valid(&self, jobs: &[SignatureJob], which: &[usize]) -> Vec<bool> {
+        self.checked_by_core.set(self.checked_by_core.get() + which.len() as u32);
+        let picked: Vec<SignatureJob> = which.iter().map(|&i| jobs[i].clone()).collect();
+        let answers = match verify_elsewhere(&encode_jobs(&picked)) {
+            Ok(promise) => JsFuture::from(promise).await.map(|bytes| Uint8Array::new(&bytes).to_vec()),
+            Err(error) => Err(error),
+        };
+        match answers {
+            Ok(bytes) if bytes.len() == which.len() => bytes.iter().map(|b| *b == 1).collect(),
+            other => {
+                web_sys::console::error_2(&"core's P-256 module gave no answers:".into(), &format!("{other:?}").into());
+                vec![false; which.len()]
+            }
+        }
     }
 
     /// Imports the keys of `jobs` not imported yet, all at once (not those of jobs that fail
@@ -236,11 +193,9 @@ impl Checker {
                 }
             }
         }
-        // Only keys core reads as points go to WebCrypto, so that a browser lax about a key's
-        // encoding can never accept a signature for a key core refuses.
-        let (wanted, refused): (Vec<[u8; 33]>, Vec<[u8; 33]>) =
-            wanted.into_iter().partition(|key| PublicKey(*key).is_valid_point());
-        self.remember(refused.into_iter().map(|key| (key, None)).collect());
+        // Only keys that pass core's form rules (prefix, x below the field's prime) go to
+        // WebCrypto, so that a browser lax about a key's encoding can never accept a signature
+        // for a key core refuses; one that is not a point, it can not import.
         if wanted.is_empty() {
             return;
         }
@@ -269,8 +224,10 @@ impl Checker {
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use tabcoin_core::SecretKey;
     use tabcoin_core::keys::CURVE_ORDER;
+    use tabcoin_core::sigcheck::SignedMessage;
     use wasm_bindgen_test::*;
 
     fn signed_with(key: &SecretKey, prefix: &Arc<[u8]>, index: u32) -> SignatureJob {
@@ -284,23 +241,6 @@ mod tests {
     /// `s` replaced by `order - s`: the same signature for the ECDSA equation, high S for core.
     fn high_s_twin(job: &SignatureJob) -> SignatureJob {
         SignatureJob { signature: job.signature.malleated().unwrap(), ..job.clone() }
-    }
-
-    #[wasm_bindgen_test]
-    fn jobs_round_trip_through_the_worker_encoding_with_each_prefix_once() {
-        let key = SecretKey::from_entropy([6; 32]);
-        let shared: Arc<[u8]> = Arc::from(&[7u8; 300][..]);
-        let jobs = vec![signed(&key, b"one"), signed_with(&key, &shared, 0), signed_with(&key, &shared, 1)];
-        let mut bytes = encode_signature_jobs(&jobs);
-        assert_eq!(bytes.len(), (4 + 3 + 4 + JOB_BYTES) + (4 + 300 + 4 + 2 * JOB_BYTES));
-        let decoded = decode_signature_jobs(&bytes);
-        assert_eq!(decoded, jobs);
-        assert!(Arc::ptr_eq(decoded[1].message.prefix(), decoded[2].message.prefix()));
-        assert_eq!(verify_signatures(&bytes), vec![1, 1, 1]);
-        bytes.truncate(bytes.len() - 1);
-        assert_eq!(decode_signature_jobs(&bytes), jobs[..2], "a partial job is not a job");
-        assert_eq!(decode_signature_jobs(&[]), vec![]);
-        assert_eq!(decode_signature_jobs(&[0xff; 9]), vec![], "a prefix longer than the bytes");
     }
 
     /// Long messages go to WebCrypto a window of a few MiB at a time, all still checked there.
@@ -337,10 +277,18 @@ mod tests {
         bad_prefix.pubkey.0[0] = 0x05;
         let mut other_key = signed(&alice, b"key");
         other_key.pubkey = bob.public_key();
+        let mut off_curve = signed(&alice, b"no point");
+        off_curve.pubkey.0[1..].fill(0xff);
+        off_curve.pubkey.0[1] = 0xec; // x³ − 3x + b is no square for this x
+        assert!(off_curve.pubkey.x_in_field() && !off_curve.pubkey.is_valid_point());
+        let mut x_not_below_p = signed(&alice, b"x");
+        x_not_below_p.pubkey.0[1..].fill(0xff);
         let mut jobs = valid.to_vec();
         // The high-S twins of signatures with a low S (signing normalises to low S).
         jobs.extend(valid.iter().map(high_s_twin));
-        jobs.extend([wrong_message, flipped, zero_r, zero_s, r_is_order, bad_prefix, other_key]);
+        jobs.extend([zero_r, zero_s, r_is_order, bad_prefix, x_not_below_p]);
+        let form_refused = jobs.len() - 3;
+        jobs.extend([wrong_message, flipped, other_key, off_curve]);
 
         let results = checker.inner.check(&jobs).await;
         let core: Vec<bool> = jobs.iter().map(SignatureJob::verify).collect();
@@ -348,9 +296,10 @@ mod tests {
         let mut expected = vec![true; 3];
         expected.resize(jobs.len(), false);
         assert_eq!(results, expected);
-        // Core checked everything but the valid ones: what WebCrypto refused or could not
-        // import, and the high-S twins, which WebCrypto was never asked about.
-        assert_eq!(checker.checked_by_core(), (jobs.len() - 3) as u32);
+        // Core's form rules refused the high-S twins and the bad encodings, never asked of
+        // WebCrypto; what WebCrypto refused or could not import went to core's P-256 module
+        // (which the test server does not serve: it is then refused, and logged).
+        assert_eq!(checker.checked_by_core(), (jobs.len() - 3 - form_refused) as u32);
         // Again with the keys imported: the same answers.
         assert_eq!(checker.inner.check(&jobs).await, expected);
     }

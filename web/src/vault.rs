@@ -125,7 +125,10 @@ mod tests {
 
     /// Sealed by the relay's RustCrypto code (relay/src/wallet_file.rs holds the same bytes):
     /// the key of `SecretKey::from_entropy([42; 32])`, passphrase "tabcoin", 1,000 rounds.
-    const SHARED_VECTOR: &str = "544142434f494e570101e80300001111111111111111111111111111111122222222222222222222222203c7f161fbbb7742ba9550c40d8e537a37daa29c6ee185fe9194811f1a6695cc88da06f9598829f14e11bc1bfc1543a04309";
+    const SHARED_VECTOR: &str = "544142434f494e570101e80300001111111111111111111111111111111122222222222222222222222200c7f161fbbb7742ba9550c40d8e537a37daa29c6ee185fe9194811f1a6695cc88dac70b4bb6bde915d711df3e4a44c7c1feedfbfece7aeaf71f0f517e24d8a51a2f1872952c7009730f5ce856398ce5314f72";
+
+    /// The same key sealed before key sets kept public keys (version 1).
+    const VERSION_1_VECTOR: &str = "544142434f494e570101e80300001111111111111111111111111111111122222222222222222222222203c7f161fbbb7742ba9550c40d8e537a37daa29c6ee185fe9194811f1a6695cc88da06f9598829f14e11bc1bfc1543a04309";
 
     fn keys() -> KeySet {
         let mut keys = KeySet::new();
@@ -138,6 +141,9 @@ mod tests {
         let file = tabcoin_core::hash::from_hex_vec(SHARED_VECTOR).unwrap();
         let plain = unseal(&file, Some("tabcoin")).await.unwrap();
         assert_eq!(KeySet::from_bytes(&plain).unwrap(), keys());
+        let old = tabcoin_core::hash::from_hex_vec(VERSION_1_VECTOR).unwrap();
+        let old_plain = unseal(&old, Some("tabcoin")).await.unwrap();
+        assert_eq!(crate::wallet::read_key_set(&old_plain).await.unwrap(), keys());
         assert_eq!(unseal(&file, Some("Tabcoin")).await, Err(VaultError::WrongPassphrase));
         assert_eq!(unseal(&file, None).await, Err(VaultError::NeedsPassphrase));
     }

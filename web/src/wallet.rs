@@ -4,10 +4,12 @@
 use std::fmt;
 
 use tabcoin_core::query::{self, Balance, HistoryItem};
-use tabcoin_core::wallet::{KeySet, KeySetFull, PaymentError, PaymentInputError, PaymentRequest, build_payment};
+use tabcoin_core::sigcheck::SignedMessage;
+use tabcoin_core::wallet::{KeySet, KeySetFull, PaymentError, PaymentInputError, PaymentRequest, plan_payment};
 use tabcoin_core::wallet_file::WalletFile;
 use tabcoin_core::{Address, AddressError, Encoding, MempoolError, SecretKey, Txid};
 
+use crate::ecdsa::{self, EcdsaError};
 use crate::node::{TabNode, now_ms};
 use crate::store::StoreError;
 use crate::vault::{self, VaultError};
@@ -29,6 +31,8 @@ pub enum WalletError {
     Store(StoreError),
     Vault(VaultError),
     NoRandomness(String),
+    /// The browser could not work out a key's public half or sign with it.
+    Keys(EcdsaError),
     /// Another payment is being sent.
     Busy,
 }
@@ -45,6 +49,7 @@ impl fmt::Display for WalletError {
             WalletError::Store(e) => e.fmt(f),
             WalletError::Vault(e) => e.fmt(f),
             WalletError::NoRandomness(e) => write!(f, "the browser gave no randomness: {e}"),
+            WalletError::Keys(e) => e.fmt(f),
             WalletError::Busy => f.write_str("another payment is being sent: try again once it is"),
         }
     }
@@ -72,10 +77,11 @@ impl TabNode {
     }
 
     async fn add_key(&self, key: SecretKey) -> Result<Address, WalletError> {
+        let public = ecdsa::public_key(&key).await.map_err(WalletError::Keys)?;
         let address = {
             let mut inner = self.inner.borrow_mut();
             let params = inner.node.params().clone();
-            inner.keys.insert(key, &params).map_err(WalletError::Full)?
+            inner.keys.insert_pair(key, public, &params).map_err(WalletError::Full)?
         };
         self.save_keys().await?;
         Ok(address)
@@ -97,7 +103,11 @@ impl TabNode {
     /// Adds the keys of a wallet file (from another tab or the relay); returns their addresses.
     pub async fn import_keys(&self, file: &[u8], passphrase: Option<&str>) -> Result<Vec<Address>, WalletError> {
         let plain = vault::unseal(file, passphrase).await.map_err(WalletError::Vault)?;
-        let imported = KeySet::from_bytes(&plain).map_err(|_| WalletError::Vault(VaultError::WrongPassphrase))?;
+        let imported = match read_key_set(&plain).await {
+            Ok(keys) => keys,
+            Err(Some(error)) => return Err(WalletError::Keys(error)),
+            Err(None) => return Err(WalletError::Vault(VaultError::WrongPassphrase)),
+        };
         let addresses = {
             let mut inner = self.inner.borrow_mut();
             let params = inner.node.params().clone();
@@ -147,16 +157,18 @@ impl TabNode {
     /// payment at a time: another would pick the same coins while this one's are checked.
     pub async fn send(&self, from: &str, to: &str, amount: &str, fee: &str) -> Result<Txid, WalletError> {
         let _sending = Sending::start(&self.inner)?;
-        let (tx, checks) = {
+        let plan = {
             let inner = self.inner.borrow();
             let params = inner.node.params().clone();
             let request = PaymentRequest::parse(&params, from, to, amount, fee).map_err(WalletError::BadInput)?;
             let chain = inner.node.chain().ok_or(WalletError::NoChain)?;
             let coins = inner.node.mempool().spendable_coins(chain, &request.from.pubkey_hash);
-            let tx = build_payment(&inner.keys, &params, &coins, &request).map_err(WalletError::Payment)?;
-            let checks = inner.node.payment_checks(&tx).map_err(WalletError::Refused)?;
-            (tx, checks)
+            plan_payment(&inner.keys, &params, &coins, &request).map_err(WalletError::Payment)?
         };
+        let messages: Vec<Vec<u8>> = plan.messages().iter().map(SignedMessage::to_bytes).collect();
+        let signatures = ecdsa::sign(plan.key(), &messages).await.map_err(WalletError::Keys)?;
+        let tx = plan.with_signatures(&signatures).map_err(WalletError::Payment)?;
+        let checks = self.inner.borrow().node.payment_checks(&tx).map_err(WalletError::Refused)?;
         let results = crate::sigcheck::check_here(&checks.jobs).await;
         let txid = {
             let mut inner = self.inner.borrow_mut();
@@ -165,6 +177,23 @@ impl TabNode {
         self.pump();
         Ok(txid)
     }
+}
+
+/// A key set from its encoding: keys stored before public keys were kept (version 1) get
+/// theirs from the browser. `Err(None)`: the bytes are not a key set.
+pub(crate) async fn read_key_set(bytes: &[u8]) -> Result<KeySet, Option<EcdsaError>> {
+    if KeySet::encoding_holds_public_keys(bytes) {
+        return KeySet::from_bytes(bytes).map_err(|_| None);
+    }
+    let secrets = KeySet::secret_keys_from_bytes(bytes).map_err(|_| None)?;
+    let mut keys = KeySet::new();
+    // Any network's version: only the pairs are kept.
+    let params = tabcoin_core::params::ChainParams::test();
+    for secret in secrets {
+        let public = ecdsa::public_key(&secret).await.map_err(Some)?;
+        keys.insert_pair(secret, public, &params).map_err(|_| None)?;
+    }
+    Ok(keys)
 }
 
 /// A payment being sent; dropped when it is done, whatever the outcome.
@@ -272,6 +301,23 @@ mod tests {
         assert_eq!(reopened.balance(&b).unwrap().confirmed.to_string(), "1", "and the chain");
         reopened.stop();
         crate::store::IdbStore::delete(&crate::node::database_name(&id)).await.unwrap();
+    }
+
+    /// Keys stored before public keys were kept get theirs from WebCrypto: the same as core's.
+    #[wasm_bindgen_test]
+    async fn keys_stored_without_public_keys_get_them_from_the_browser() {
+        let params = ChainParams::test();
+        let secrets: Vec<SecretKey> = (1..4u8).map(|i| SecretKey::from_entropy([i; 32])).collect();
+        let mut old = vec![1u8, secrets.len() as u8];
+        let mut expected = KeySet::new();
+        for secret in &secrets {
+            old.extend_from_slice(&secret.to_bytes());
+            expected.insert(secret.clone(), &params).unwrap();
+        }
+        assert!(!KeySet::encoding_holds_public_keys(&old));
+        assert_eq!(read_key_set(&old).await.unwrap(), expected);
+        assert_eq!(read_key_set(&expected.to_bytes()).await.unwrap(), expected);
+        assert_eq!(read_key_set(&[7, 0]).await, Err(None), "not a key set");
     }
 
     async fn start_when_free(id: &str, passphrase: Option<&str>) -> Result<TabNode, crate::node::StartError> {

@@ -328,9 +328,18 @@ impl WorkerPool {
         };
         (self.on_report)(Report::Failed(text));
         for (id, pending) in outstanding {
-            let results = pending.jobs.iter().map(SignatureJob::verify).collect();
-            (self.on_report)(Report::Verified { id, results });
+            self.verify_here(id, pending.jobs);
         }
+    }
+
+    /// Checks `jobs` on this thread's WebCrypto (its own thread does the work); the results
+    /// come as [`Report::Verified`].
+    fn verify_here(&self, id: u64, jobs: Vec<SignatureJob>) {
+        let on_report = Rc::clone(&self.on_report);
+        wasm_bindgen_futures::spawn_local(async move {
+            let results = crate::sigcheck::check_here(&jobs).await;
+            on_report(Report::Verified { id, results });
+        });
     }
 
     fn post(&self, index: usize, message: JsValue) {
@@ -390,16 +399,14 @@ impl WorkerPool {
 
     /// Checks `jobs` in the workers, split evenly; the results come as [`Report::Verified`].
     /// Even one job goes to a worker (a peer's payment): there WebCrypto checks it, off the
-    /// page's thread. Without working workers they are checked here, at once.
+    /// page's thread. Without working workers they are checked here.
     pub fn verify(&self, id: u64, jobs: &[SignatureJob]) {
         let (count, broken) = {
             let state = self.state.borrow();
             (state.slots.len(), state.broken)
         };
         if broken || count == 0 || jobs.is_empty() {
-            let results = jobs.iter().map(SignatureJob::verify).collect();
-            (self.on_report)(Report::Verified { id, results });
-            return;
+            return self.verify_here(id, jobs.to_vec());
         }
         let parts = count.min(jobs.len());
         let per_part = jobs.len().div_ceil(parts);
@@ -409,7 +416,7 @@ impl WorkerPool {
             .verifications
             .insert(id, PendingVerification { jobs: jobs.to_vec(), parts: vec![None; chunks.len()] });
         for (part, chunk) in chunks.iter().enumerate() {
-            let bytes = Uint8Array::from(crate::sigcheck::encode_signature_jobs(chunk).as_slice());
+            let bytes = Uint8Array::from(tabcoin_core::sigcheck::encode_jobs(chunk).as_slice());
             let message = message(
                 "verify",
                 &[("id", (id as f64).into()), ("part", (part as f64).into()), ("jobs", bytes.into())],

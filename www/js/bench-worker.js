@@ -1,7 +1,9 @@
 // A benchmark worker: hashes for a given time in one of two ways and reports how many, or
-// checks signatures with core's P-256 in wasm or with the browser's WebCrypto.
+// checks signatures with core's P-256 in wasm (its own module, pkg/ecdsa) or with the
+// browser's WebCrypto.
 
-import init, { SignatureChecker, WorkerSearch, plain_double_sha256, verify_signatures } from '../pkg/tabcoin_web.js';
+import init, { SignatureChecker, WorkerSearch, plain_double_sha256 } from '../pkg/tabcoin_web.js';
+import initEcdsa, { verify_signatures } from '../pkg/ecdsa/tabcoin_ecdsa.js';
 
 const CHUNK = 1 << 14;
 let ready = null;
@@ -10,7 +12,7 @@ const checker = () => (webcrypto ??= new SignatureChecker());
 
 self.onmessage = async ({ data }) => {
   if (data.kind === 'init') {
-    ready = init({ module_or_path: data.module });
+    ready = Promise.all([init({ module_or_path: data.module }), initEcdsa()]);
     await ready;
     postMessage({ kind: 'ready' });
     return;

@@ -2,7 +2,7 @@
 // search, and two workers against one. Results go to window.benchResults for scripts
 // (tests/bench/browser.mjs) and to the page.
 
-import init, { sample_signature_jobs } from '../pkg/tabcoin_web.js';
+import initEcdsa, { sample_signature_jobs } from '../pkg/ecdsa/tabcoin_ecdsa.js';
 import { $, el } from './dom.js';
 
 const params = new URLSearchParams(location.search);
@@ -67,7 +67,7 @@ async function main() {
     midstate: median(midstate),
     twoWorkers: median(two),
   };
-  await init({ module_or_path: module });
+  await initEcdsa();
   const jobs = sample_signature_jobs(SIGNATURES);
   const halves = [sample_signature_jobs(SIGNATURES / 2), sample_signature_jobs(SIGNATURES / 2)];
   for (const mode of ['verify', 'webcrypto']) {

@@ -161,3 +161,26 @@ fn a_run_after_one_still_out_gets_jobs_for_what_the_earlier_run_creates() {
     t.chain.accept_block_verified(blocks[1].clone(), t.now, &verified).unwrap();
     assert_eq!(t.chain.height(), 2);
 }
+
+/// Jobs go to a shell's checkers (Web Workers) as bytes: each prefix once, a partial job
+/// dropped, nothing read past the end.
+#[test]
+fn jobs_round_trip_through_their_encoding_with_each_prefix_once() {
+    use std::sync::Arc;
+    use tabcoin_core::sigcheck::{JOB_BYTES, SignatureJob, SignedMessage, decode_jobs, encode_jobs};
+    let signer = key(6);
+    let signed =
+        |prefix: &Arc<[u8]>, index| SignatureJob::signed_by(&signer, SignedMessage::new(Arc::clone(prefix), index));
+    let shared: Arc<[u8]> = Arc::from(&[7u8; 300][..]);
+    let jobs = vec![signed(&Arc::from(&b"one"[..]), 0), signed(&shared, 0), signed(&shared, 1)];
+    let mut bytes = encode_jobs(&jobs);
+    assert_eq!(bytes.len(), (4 + 3 + 4 + JOB_BYTES) + (4 + 300 + 4 + 2 * JOB_BYTES));
+    let decoded = decode_jobs(&bytes);
+    assert_eq!(decoded, jobs);
+    assert!(Arc::ptr_eq(decoded[1].message.prefix(), decoded[2].message.prefix()));
+    assert!(decoded.iter().all(SignatureJob::verify));
+    bytes.truncate(bytes.len() - 1);
+    assert_eq!(decode_jobs(&bytes), jobs[..2], "a partial job is not a job");
+    assert_eq!(decode_jobs(&[]), vec![]);
+    assert_eq!(decode_jobs(&[0xff; 9]), vec![], "a prefix longer than the bytes");
+}

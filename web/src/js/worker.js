@@ -10,6 +10,33 @@ export function spawn_worker(script) {
   return new Worker(url, { type: 'module', name: 'tabcoin' });
 }
 
+// Core's P-256 in a module of its own, loaded the first time WebCrypto refuses something:
+// the page's own wasm has no P-256 arithmetic. It sits in the page's pkg/ecdsa (this file is
+// served from pkg/snippets/<crate>/src/js/).
+let ecdsa = null;
+
+function loadEcdsa() {
+  ecdsa ??= (async () => {
+    const module = await import(new URL('../../../../ecdsa/tabcoin_ecdsa.js', import.meta.url));
+    await module.default();
+    return module;
+  })();
+  ecdsa.catch(() => { ecdsa = null; });
+  return ecdsa;
+}
+
+export async function verify_elsewhere(jobs) {
+  return (await loadEcdsa()).verify_signatures(jobs);
+}
+
+export async function public_key_elsewhere(secret) {
+  return (await loadEcdsa()).public_key(secret);
+}
+
+export async function sign_elsewhere(secret, messages) {
+  return (await loadEcdsa()).sign(secret, messages);
+}
+
 // Nonces per wasm call: a few tens of milliseconds, so a new job or a stop is seen quickly.
 const CHUNK = 1 << 16;
 
