@@ -13,3 +13,8 @@ pub mod store;
 pub mod vault;
 pub mod wallet;
 pub mod workers;
+
+// The page's allocator: talc, smaller in wasm than the standard library's dlmalloc.
+#[cfg(all(target_arch = "wasm32", target_os = "unknown", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
