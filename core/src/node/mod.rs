@@ -1703,3 +1703,73 @@ impl Node {
         self.outputs.push_back(Output::Mine(job));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Role;
+    use crate::sigcheck::SignedMessage;
+    use crate::tx::{OutPoint, TxIn, TxInputs, TxOut};
+
+    /// A block of about `bytes` (one transaction of many outputs), and the batch of one job
+    /// that holding it would hand out. Neither needs to be valid: holding looks at sizes.
+    fn held(bytes: usize, tag: u8) -> BlockCheck {
+        let input = TxIn {
+            prev_out: OutPoint { txid: Txid([tag; 32]), vout: 0 },
+            pubkey: crate::keys::PublicKey([2; 33]),
+            signature: crate::keys::Signature([1; 64]),
+        };
+        let output = TxOut { amount: crate::Amount::from_base_units(1), pubkey_hash: PubKeyHash([tag; 20]) };
+        let tx = Transaction { version: 1, inputs: TxInputs::Spend(vec![input]), outputs: vec![output; bytes / 28] };
+        let header = BlockHeader {
+            version: 1,
+            prev_blockhash: BlockHash([tag; 32]),
+            merkle_root: crate::MerkleRoot([0; 32]),
+            time: 0,
+            bits: crate::pow::CompactTarget(0),
+            nonce: 0,
+        };
+        let block = Block { header, txs: vec![tx] };
+        let mut batch = SignatureBatch::default();
+        batch.jobs.push(crate::sigcheck::SignatureJob {
+            pubkey: input.pubkey,
+            message: SignedMessage::new(vec![tag].into(), 0),
+            signature: input.signature,
+        });
+        BlockCheck { hash: block.block_hash(), block, source: None, batch }
+    }
+
+    /// Blocks held for checks outside a run are bounded in bytes: past 64 MiB one is dropped
+    /// (and logged), and an answer makes room again.
+    #[test]
+    fn blocks_held_for_checks_are_bounded() {
+        let config = NodeConfig {
+            params: ChainParams::test(),
+            role: Role::Relay,
+            user_agent: "test".into(),
+            nonce: 1,
+            parallel_signatures: true,
+        };
+        let mut node = Node::new(config, None);
+        let size = held(1_900_000, 0).block.encoded_len();
+        let fit = MAX_BLOCK_CHECK_BYTES / size;
+        for tag in 0..=fit as u8 {
+            node.hold_for_checks(held(1_900_000, tag));
+        }
+        let out: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+        let ids: Vec<u64> =
+            out.iter().filter_map(|o| if let Output::Verify { id, .. } = o { Some(*id) } else { None }).collect();
+        assert_eq!(ids.len(), fit);
+        assert_eq!(node.sync_status().awaiting_signatures, fit);
+        let dropped = held(1_900_000, fit as u8).hash;
+        assert!(!node.blocks_held.contains_key(&dropped));
+        assert!(out.iter().any(|o| matches!(o, Output::Event(Event::Log(line))
+            if line.contains(&dropped.to_string()) && line.contains("wait for their signature checks"))));
+
+        // An answer (here for a block the node has no chain for) lets the next one in.
+        node.signatures_verified(ids[0], &[true], 0);
+        assert_eq!(node.sync_status().awaiting_signatures, fit - 1);
+        node.hold_for_checks(held(1_900_000, fit as u8));
+        assert!(node.blocks_held.contains_key(&dropped));
+    }
+}
