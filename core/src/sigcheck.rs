@@ -328,15 +328,6 @@ impl SignatureBatch {
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
     }
-
-    /// Adds `other`'s jobs after these.
-    pub fn append(&mut self, other: SignatureBatch) {
-        let offset = self.jobs.len();
-        self.jobs.extend(other.jobs);
-        self.txs.extend(
-            other.txs.into_iter().map(|(wtxid, spent, jobs)| (wtxid, spent, jobs.start + offset..jobs.end + offset)),
-        );
-    }
 }
 
 /// How a connect treats signatures.

@@ -248,8 +248,13 @@ impl Transaction {
     /// Checks that each input's key hashes to the pubkey hash of the output it spends
     /// (`spent[i]` for input `i`): the part of [`Transaction::verify_inputs`] before signatures.
     pub fn check_owners(&self, spent: &[TxOut]) -> Result<(), InputError> {
-        match self.spends().iter().zip(spent).position(|(input, prev)| input.pubkey.pubkey_hash() != prev.pubkey_hash) {
+        let inputs = self.spends();
+        let mismatch =
+            inputs.iter().zip(spent).position(|(input, prev)| input.pubkey.pubkey_hash() != prev.pubkey_hash);
+        match mismatch {
             Some(input) => Err(InputError::KeyMismatch { input }),
+            // An input with no spent output to own (callers pass one per input) owns nothing.
+            None if spent.len() < inputs.len() => Err(InputError::KeyMismatch { input: spent.len() }),
             None => Ok(()),
         }
     }

@@ -137,7 +137,17 @@ impl Encoding for KeySet {
                 let count = r.list_len("keys", MAX_KEYS, 65)?;
                 let mut keys = Vec::with_capacity(count);
                 for _ in 0..count {
-                    keys.push((read_secret_key(r)?, PublicKey::decode_from(r)?));
+                    let (key, public) = (read_secret_key(r)?, PublicKey::decode_from(r)?);
+                    // Where the arithmetic is here, a damaged file is caught before its
+                    // addresses are handed out (coins sent to them could not be spent).
+                    #[cfg(feature = "ecdsa")]
+                    if key.public_key() != public {
+                        return Err(DecodeError::Invalid {
+                            what: "key set",
+                            reason: "a public key is not its private key's",
+                        });
+                    }
+                    keys.push((key, public));
                 }
                 Ok(KeySet { keys })
             }
@@ -478,6 +488,9 @@ mod tests {
         assert_eq!(KeySet::secret_keys_from_bytes(&old).unwrap(), secrets);
         assert_eq!(KeySet::secret_keys_from_bytes(&new).unwrap(), secrets);
         assert!(KeySet::secret_keys_from_bytes(&new[..new.len() - 1]).is_err());
+        let mut damaged = new.clone();
+        damaged[2 + 32 + 5] ^= 1;
+        assert!(matches!(KeySet::from_bytes(&damaged), Err(DecodeError::Invalid { .. })), "a public key not its key's");
         // A shell that works public keys out itself builds the same set.
         let mut paired = KeySet::new();
         for (key, public) in &keys.keys {

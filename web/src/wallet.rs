@@ -169,7 +169,11 @@ impl TabNode {
         let signatures = ecdsa::sign(plan.key(), &messages).await.map_err(WalletError::Keys)?;
         let tx = plan.with_signatures(&signatures).map_err(WalletError::Payment)?;
         let checks = self.inner.borrow().node.payment_checks(&tx).map_err(WalletError::Refused)?;
-        let results = crate::sigcheck::check_here(&checks.jobs).await;
+        let results = crate::sigcheck::check_here(&checks.jobs).await.ok_or_else(|| {
+            WalletError::Keys(EcdsaError(
+                "the payment's signatures could not be checked: core's P-256 module did not load".into(),
+            ))
+        })?;
         let txid = {
             let mut inner = self.inner.borrow_mut();
             inner.node.submit_checked(tx, &checks.verified(&results), now_ms()).map_err(WalletError::Refused)?

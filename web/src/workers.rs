@@ -38,7 +38,8 @@ pub enum Report {
     Found { job: u64, nonce: u32 },
     /// Every worker searched its whole range of job `job` without a find.
     Exhausted { job: u64 },
-    /// The results of verification `id`, one per job, in order.
+    /// The results of verification `id`, one per job, in order; none if they could not all
+    /// be had (the node asks again).
     Verified { id: u64, results: Vec<bool> },
     /// The timer fired.
     Tick,
@@ -83,7 +84,10 @@ struct Slot {
 struct PendingVerification {
     /// Kept to check them here if a worker fails.
     jobs: Vec<SignatureJob>,
-    parts: Vec<Option<Vec<bool>>>,
+    /// Each part's answers once they came (`Some(None)`: the worker could not answer).
+    parts: Vec<Option<Option<Vec<bool>>>>,
+    /// Jobs per part.
+    per_part: usize,
 }
 
 struct State {
@@ -291,8 +295,9 @@ impl WorkerPool {
             }
             "verified" => {
                 let (Some(id), Some(part)) = (number(data, "id"), number(data, "part")) else { return };
-                let results: Vec<bool> =
-                    Uint8Array::new(&field(data, "results")).to_vec().into_iter().map(|b| b == 1).collect();
+                let results = field(data, "results");
+                let results = (!results.is_undefined() && !results.is_null())
+                    .then(|| Uint8Array::new(&results).to_vec().into_iter().map(|b| b == 1).collect());
                 self.verified_part(id as u64, part as usize, results);
             }
             "failed" => {
@@ -303,7 +308,7 @@ impl WorkerPool {
         }
     }
 
-    fn verified_part(&self, id: u64, part: usize, results: Vec<bool>) {
+    fn verified_part(&self, id: u64, part: usize, results: Option<Vec<bool>>) {
         let done = {
             let mut state = self.state.borrow_mut();
             let Some(pending) = state.verifications.get_mut(&id) else { return };
@@ -313,7 +318,15 @@ impl WorkerPool {
             if pending.parts.iter().all(Option::is_some) { state.verifications.remove(&id) } else { None }
         };
         if let Some(pending) = done {
-            let results = pending.parts.into_iter().flatten().flatten().collect();
+            // Every part answered in full, or no answer at all: answers never shift jobs.
+            let expected = pending.jobs.chunks(pending.per_part.max(1)).map(<[SignatureJob]>::len);
+            let whole = pending
+                .parts
+                .iter()
+                .zip(expected)
+                .all(|(part, len)| part.as_ref().and_then(Option::as_ref).is_some_and(|r| r.len() == len));
+            let results =
+                if whole { pending.parts.into_iter().flatten().flatten().flatten().collect() } else { Vec::new() };
             (self.on_report)(Report::Verified { id, results });
         }
     }
@@ -337,7 +350,7 @@ impl WorkerPool {
     fn verify_here(&self, id: u64, jobs: Vec<SignatureJob>) {
         let on_report = Rc::clone(&self.on_report);
         wasm_bindgen_futures::spawn_local(async move {
-            let results = crate::sigcheck::check_here(&jobs).await;
+            let results = crate::sigcheck::check_here(&jobs).await.unwrap_or_default();
             on_report(Report::Verified { id, results });
         });
     }
@@ -414,7 +427,7 @@ impl WorkerPool {
         self.state
             .borrow_mut()
             .verifications
-            .insert(id, PendingVerification { jobs: jobs.to_vec(), parts: vec![None; chunks.len()] });
+            .insert(id, PendingVerification { jobs: jobs.to_vec(), parts: vec![None; chunks.len()], per_part });
         for (part, chunk) in chunks.iter().enumerate() {
             let bytes = Uint8Array::from(tabcoin_core::sigcheck::encode_jobs(chunk).as_slice());
             let message = message(
@@ -533,8 +546,9 @@ mod tests {
         let (pool, reports) = collecting_pool(2);
         let key = SecretKey::from_entropy([5; 32]);
         let mut jobs: Vec<SignatureJob> = (0..7u8).map(|i| signed(&key, &[i; 40])).collect();
-        jobs[2].message = tabcoin_core::sigcheck::SignedMessage::new(vec![99; 40].into(), 0);
-        jobs[5].signature.0[10] ^= 1;
+        // Refused by core's form rules in the workers (high S, r zero).
+        jobs[2].signature = jobs[2].signature.malleated().unwrap();
+        jobs[5].signature.0[..32].fill(0);
         pool.verify(42, &jobs);
         let Report::Verified { id, results } =
             wait_for_report(&reports, |r| matches!(r, Report::Verified { .. })).await
@@ -543,6 +557,21 @@ mod tests {
         };
         assert_eq!(id, 42);
         assert_eq!(results, vec![true, true, false, true, true, false, true]);
+        pool.terminate();
+    }
+
+    /// A signature WebCrypto refuses needs core's second opinion, from its P-256 module (which
+    /// the test server does not serve): without it the workers give no answers at all, which
+    /// the node asks again later, rather than a "no" that would call a block invalid.
+    #[wasm_bindgen_test]
+    async fn without_cores_second_opinion_there_is_no_answer() {
+        let (pool, reports) = collecting_pool(2);
+        let key = SecretKey::from_entropy([7; 32]);
+        let mut jobs: Vec<SignatureJob> = (0..4u8).map(|i| signed(&key, &[i; 40])).collect();
+        jobs[3].signature.0[10] ^= 1;
+        pool.verify(44, &jobs);
+        let answer = wait_for_report(&reports, |r| matches!(r, Report::Verified { .. })).await;
+        assert_eq!(answer, Report::Verified { id: 44, results: vec![] });
         pool.terminate();
     }
 
@@ -569,7 +598,7 @@ mod tests {
         let pool = WorkerPool::with_scripts(2, 100, on_report, "../../../../no-such-glue.js", None);
         let key = SecretKey::from_entropy([8; 32]);
         let mut jobs: Vec<SignatureJob> = (0..4u8).map(|i| signed(&key, &[i; 40])).collect();
-        jobs[1].message = tabcoin_core::sigcheck::SignedMessage::new(vec![77; 40].into(), 0);
+        jobs[1].signature = jobs[1].signature.malleated().unwrap();
         pool.verify(9, &jobs);
         for _ in 0..300 {
             if reports.borrow().iter().any(|r| matches!(r, Report::Verified { .. })) {

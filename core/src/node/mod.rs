@@ -1095,6 +1095,10 @@ impl Node {
             }
             return;
         }
+        if self.blocks_held.contains_key(&hash) {
+            // Out for its checks already: sent again, it would only cost them again.
+            return;
+        }
         if !requested && !self.pending_headers.contains_key(&hash) {
             if !state.flood.unrequested_blocks.take(1, now) {
                 self.disconnect(peer, DisconnectReason::Misbehaving("unrequested block flood"));

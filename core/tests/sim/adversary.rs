@@ -710,6 +710,10 @@ fn an_orphan_is_checked_by_the_shell_once_its_parent_connects() {
     assert_eq!(jobs.len(), 1);
     assert_eq!(f.node.chain().unwrap().tip(), blocks[0].block_hash(), "the parent connected, the orphan waits");
     assert_eq!(f.node.sync_status().awaiting_signatures, 1);
+    // Sent again while out for its checks: they are not handed out twice.
+    f.node.received(1, &Message::Block(blocks[1].clone()).to_frame(f.magic), NOW);
+    let again = drain(&mut f);
+    assert!(!again.iter().any(|o| matches!(o, Output::Verify { .. })) && disconnect_reason(&again, 1).is_none());
     f.node.signatures_verified(id, &[true], NOW);
     drain(&mut f);
     let chain = f.node.chain().unwrap();

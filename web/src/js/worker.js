@@ -14,27 +14,46 @@ export function spawn_worker(script) {
 // the page's own wasm has no P-256 arithmetic. It sits in the page's pkg/ecdsa (this file is
 // served from pkg/snippets/<crate>/src/js/).
 let ecdsa = null;
+// A failed load is tried again only after this long (doubling to 30 s), so that a node asking
+// again at once does not spin while the module can not be fetched.
+let retryAt = 0;
+let backoff = 1000;
 
-function loadEcdsa() {
+async function loadEcdsa() {
+  const wait = retryAt - Date.now();
+  if (!ecdsa && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   ecdsa ??= (async () => {
     const module = await import(new URL('../../../../ecdsa/tabcoin_ecdsa.js', import.meta.url));
     await module.default();
     return module;
   })();
-  ecdsa.catch(() => { ecdsa = null; });
-  return ecdsa;
+  try {
+    const module = await ecdsa;
+    backoff = 1000;
+    return module;
+  } catch (error) {
+    ecdsa = null;
+    retryAt = Date.now() + backoff;
+    backoff = Math.min(backoff * 2, 30_000);
+    throw error;
+  }
 }
 
+// The byte arguments are views into the caller's wasm memory, valid only until it runs again:
+// copied before anything is awaited.
 export async function verify_elsewhere(jobs) {
-  return (await loadEcdsa()).verify_signatures(jobs);
+  const copy = jobs.slice();
+  return (await loadEcdsa()).verify_signatures(copy);
 }
 
 export async function public_key_elsewhere(secret) {
-  return (await loadEcdsa()).public_key(secret);
+  const copy = secret.slice();
+  return (await loadEcdsa()).public_key(copy);
 }
 
 export async function sign_elsewhere(secret, messages) {
-  return (await loadEcdsa()).sign(secret, messages);
+  const copy = secret.slice();
+  return (await loadEcdsa()).sign(copy, messages);
 }
 
 // Nonces per wasm call: a few tens of milliseconds, so a new job or a stop is seen quickly.
@@ -102,7 +121,8 @@ if (isWorker()) {
       postMessage({ kind: 'failed', error: `the signature checks failed: ${error}` });
       return;
     }
-    postMessage({ kind: 'verified', id: message.id, part: message.part, results }, [results.buffer]);
+    // `undefined`: not all could be answered (core's P-256 module did not load).
+    postMessage({ kind: 'verified', id: message.id, part: message.part, results }, results ? [results.buffer] : []);
   }
 
   self.onmessage = async (event) => {
