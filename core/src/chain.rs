@@ -5,7 +5,6 @@
 //! can be restored from what was committed ([`ChainState::load`]).
 
 use core::fmt;
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use crate::amount::Amount;
@@ -15,7 +14,7 @@ use crate::hash::{BlockHash, PubKeyHash, Txid};
 use crate::header::BlockHeader;
 use crate::params::ChainParams;
 use crate::pow::{CompactTarget, Work};
-use crate::sigcheck::{SignatureBatch, SignatureMode, VerifiedTxs};
+use crate::sigcheck::{Deferred, SignatureMode, VerifiedTxs, deferred};
 use crate::sort;
 use crate::store::{IndexRecord, META_TIP, MemoryStore, Table, WriteBatch, outpoint_key};
 use crate::tx::{OutPoint, Transaction, TxOut};
@@ -74,12 +73,7 @@ pub struct BlockAccepted {
 }
 
 /// What [`ChainState::accept_block_deferred`] did.
-#[derive(Debug)]
-pub enum BlockAcceptance {
-    Accepted(BlockAccepted),
-    /// Nothing yet: these signatures have to be checked first.
-    NeedsSignatures(SignatureBatch),
-}
+pub type BlockAcceptance = Deferred<BlockAccepted>;
 
 impl BlockAccepted {
     /// Whether the best tip changed.
@@ -415,12 +409,7 @@ impl ChainState {
         now: u64,
         checked: &VerifiedTxs,
     ) -> Result<BlockAcceptance, BlockError> {
-        let pending = RefCell::new(SignatureBatch::default());
-        match self.accept_block_with(block, now, SignatureMode::Deferred { checked, pending: &pending }) {
-            Ok(accepted) => Ok(BlockAcceptance::Accepted(accepted)),
-            Err(BlockError::SignaturesPending) => Ok(BlockAcceptance::NeedsSignatures(pending.into_inner())),
-            Err(error) => Err(error),
-        }
+        deferred(checked, BlockError::SignaturesPending, |mode| self.accept_block_with(block, now, mode))
     }
 
     fn accept_block_with(

@@ -3,14 +3,13 @@
 //! unconfirmed transactions.
 
 use core::fmt;
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use crate::amount::Amount;
 use crate::chain::{BlockAccepted, ChainState};
 use crate::hash::{PubKeyHash, Txid};
 use crate::params::FeeRate;
-use crate::sigcheck::{SignatureBatch, SignatureMode, VerifiedTxs};
+use crate::sigcheck::{Deferred, SignatureBatch, SignatureMode, VerifiedTxs, deferred};
 use crate::sort;
 use crate::tx::{OutPoint, Transaction, TxOut};
 use crate::validation::{TxError, check_transaction};
@@ -103,12 +102,7 @@ pub struct MempoolAccepted {
 }
 
 /// What [`Mempool::accept_deferred`] did.
-#[derive(Debug)]
-pub enum TxAcceptance {
-    Accepted(MempoolAccepted),
-    /// Nothing yet: these signatures have to be checked first.
-    NeedsSignatures(SignatureBatch),
-}
+pub type TxAcceptance = Deferred<MempoolAccepted>;
 
 /// What [`Mempool::check`] found: all a transaction's entry needs but its signatures.
 struct Checked {
@@ -235,12 +229,7 @@ impl Mempool {
         chain: &ChainState,
         checked: &VerifiedTxs,
     ) -> Result<TxAcceptance, MempoolError> {
-        let pending = RefCell::new(SignatureBatch::default());
-        match self.accept_with(tx, chain, SignatureMode::Deferred { checked, pending: &pending }) {
-            Ok(accepted) => Ok(TxAcceptance::Accepted(accepted)),
-            Err(MempoolError::SignaturesPending) => Ok(TxAcceptance::NeedsSignatures(pending.into_inner())),
-            Err(error) => Err(error),
-        }
+        deferred(checked, MempoolError::SignaturesPending, |mode| self.accept_with(tx, chain, mode))
     }
 
     /// Adds a transaction that passed every check, making room if it pays enough.

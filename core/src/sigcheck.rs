@@ -330,6 +330,29 @@ impl SignatureBatch {
     }
 }
 
+/// What an accept that checks no signature itself did: accepted, or nothing yet.
+#[derive(Debug)]
+pub enum Deferred<T> {
+    Accepted(T),
+    /// Nothing yet: these signatures have to be checked first.
+    NeedsSignatures(SignatureBatch),
+}
+
+/// Runs `accept` with [`SignatureMode::Deferred`] over `checked`: `still_pending` is the
+/// error it returns when signatures remain, which becomes their jobs.
+pub(crate) fn deferred<T, E: PartialEq>(
+    checked: &VerifiedTxs,
+    still_pending: E,
+    accept: impl FnOnce(SignatureMode<'_>) -> Result<T, E>,
+) -> Result<Deferred<T>, E> {
+    let pending = RefCell::new(SignatureBatch::default());
+    match accept(SignatureMode::Deferred { checked, pending: &pending }) {
+        Ok(accepted) => Ok(Deferred::Accepted(accepted)),
+        Err(error) if error == still_pending => Ok(Deferred::NeedsSignatures(pending.into_inner())),
+        Err(error) => Err(error),
+    }
+}
+
 /// How a connect treats signatures.
 #[derive(Clone, Copy, Debug)]
 pub enum SignatureMode<'a> {

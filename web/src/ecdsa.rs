@@ -45,30 +45,26 @@ fn js_error(error: JsValue) -> EcdsaError {
     EcdsaError(error.as_string().unwrap_or_else(|| format!("{error:?}")))
 }
 
-fn subtle() -> Option<SubtleCrypto> {
+/// This context's `crypto.subtle`; `None` outside a secure context, where it is undefined.
+pub(crate) fn subtle() -> Option<SubtleCrypto> {
     let crypto = Reflect::get(&js_sys::global(), &"crypto".into()).ok()?;
     Reflect::get(&crypto, &"subtle".into()).ok()?.dyn_into().ok()
 }
 
-fn params(fields: &[(&str, &str)]) -> Object {
+/// WebCrypto's parameters for ECDSA with one more field (the curve, or the hash).
+pub(crate) fn ecdsa_params(extra: (&str, &str)) -> Object {
     let object = Object::new();
-    for (name, value) in fields {
-        let _ = Reflect::set(&object, &(*name).into(), &(*value).into());
-    }
+    let _ = Reflect::set(&object, &"name".into(), &"ECDSA".into());
+    let _ = Reflect::set(&object, &extra.0.into(), &extra.1.into());
     object
 }
 
-/// `secret` imported into WebCrypto for `usage`.
-async fn import(
-    subtle: &SubtleCrypto,
-    secret: &SecretKey,
-    usage: &str,
-    extractable: bool,
-) -> Result<CryptoKey, JsValue> {
+/// `secret` imported into WebCrypto for signing.
+async fn import(subtle: &SubtleCrypto, secret: &SecretKey, extractable: bool) -> Result<CryptoKey, JsValue> {
     let mut der = PKCS8_PREFIX.to_vec();
     der.extend_from_slice(&secret.to_bytes());
-    let usages: JsValue = Array::of1(&usage.into()).into();
-    let algorithm = params(&[("name", "ECDSA"), ("namedCurve", "P-256")]);
+    let usages: JsValue = Array::of1(&"sign".into()).into();
+    let algorithm = ecdsa_params(("namedCurve", "P-256"));
     let key =
         subtle.import_key_with_object("pkcs8", &Uint8Array::from(der.as_slice()), &algorithm, extractable, &usages)?;
     Ok(JsFuture::from(key).await?.unchecked_into())
@@ -101,7 +97,7 @@ fn coordinate(jwk: &JsValue, name: &str) -> Option<[u8; 32]> {
 
 async fn public_key_by_webcrypto(secret: &SecretKey) -> Result<PublicKey, JsValue> {
     let subtle = subtle().ok_or_else(|| JsValue::from_str("no WebCrypto here"))?;
-    let key = import(&subtle, secret, "sign", true).await?;
+    let key = import(&subtle, secret, true).await?;
     let jwk = JsFuture::from(subtle.export_key("jwk", &key)?).await?;
     let (Some(x), Some(y)) = (coordinate(&jwk, "x"), coordinate(&jwk, "y")) else {
         return Err(JsValue::from_str("the exported key has no coordinates"));
@@ -126,8 +122,8 @@ pub async fn public_key(secret: &SecretKey) -> Result<PublicKey, EcdsaError> {
 
 async fn sign_by_webcrypto(secret: &SecretKey, messages: &[Vec<u8>]) -> Result<Vec<Signature>, JsValue> {
     let subtle = subtle().ok_or_else(|| JsValue::from_str("no WebCrypto here"))?;
-    let key = import(&subtle, secret, "sign", false).await?;
-    let algorithm = params(&[("name", "ECDSA"), ("hash", "SHA-256")]);
+    let key = import(&subtle, secret, false).await?;
+    let algorithm = ecdsa_params(("hash", "SHA-256"));
     let mut signatures = Vec::with_capacity(messages.len());
     for message in messages {
         let signed = subtle.sign_with_object_and_u8_array(&algorithm, &key, message)?;

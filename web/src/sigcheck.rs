@@ -6,7 +6,7 @@
 //! module of its own, loaded only then (or everywhere, outside a secure context), so the two
 //! can only differ on a signature both call valid.
 
-use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Promise, Uint8Array};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -15,6 +15,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 use web_sys::{CryptoKey, SubtleCrypto};
+
+use crate::ecdsa::{ecdsa_params, subtle};
 
 /// Message bytes handed to WebCrypto at once: it copies each message, and one transaction's
 /// messages together grow with the square of its inputs.
@@ -85,20 +87,6 @@ impl SignatureChecker {
 /// few signatures WebCrypto checks off this thread.
 pub(crate) async fn check_here(jobs: &[SignatureJob]) -> Option<Vec<bool>> {
     Checker::new().check(jobs).await
-}
-
-/// This context's `crypto.subtle`; `None` outside a secure context, where it is undefined.
-fn subtle() -> Option<SubtleCrypto> {
-    let crypto = Reflect::get(&js_sys::global(), &"crypto".into()).ok()?;
-    let subtle = Reflect::get(&crypto, &"subtle".into()).ok()?;
-    subtle.dyn_into::<SubtleCrypto>().ok()
-}
-
-fn ecdsa_params(extra: (&str, &str)) -> Object {
-    let object = Object::new();
-    let _ = Reflect::set(&object, &"name".into(), &"ECDSA".into());
-    let _ = Reflect::set(&object, &extra.0.into(), &extra.1.into());
-    object
 }
 
 async fn settle(promise: Result<Promise, JsValue>) -> Option<JsValue> {

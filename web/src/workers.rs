@@ -84,8 +84,8 @@ struct Slot {
 struct PendingVerification {
     /// Kept to check them here if a worker fails.
     jobs: Vec<SignatureJob>,
-    /// Each part's answers once they came (`Some(None)`: the worker could not answer).
-    parts: Vec<Option<Option<Vec<bool>>>>,
+    /// Each part's answers once they came (none if the worker could not answer).
+    parts: Vec<Option<Vec<bool>>>,
     /// Jobs per part.
     per_part: usize,
 }
@@ -296,8 +296,11 @@ impl WorkerPool {
             "verified" => {
                 let (Some(id), Some(part)) = (number(data, "id"), number(data, "part")) else { return };
                 let results = field(data, "results");
-                let results = (!results.is_undefined() && !results.is_null())
-                    .then(|| Uint8Array::new(&results).to_vec().into_iter().map(|b| b == 1).collect());
+                let results = if results.is_undefined() || results.is_null() {
+                    Vec::new()
+                } else {
+                    Uint8Array::new(&results).to_vec().into_iter().map(|b| b == 1).collect()
+                };
                 self.verified_part(id as u64, part as usize, results);
             }
             "failed" => {
@@ -308,7 +311,7 @@ impl WorkerPool {
         }
     }
 
-    fn verified_part(&self, id: u64, part: usize, results: Option<Vec<bool>>) {
+    fn verified_part(&self, id: u64, part: usize, results: Vec<bool>) {
         let done = {
             let mut state = self.state.borrow_mut();
             let Some(pending) = state.verifications.get_mut(&id) else { return };
@@ -318,15 +321,12 @@ impl WorkerPool {
             if pending.parts.iter().all(Option::is_some) { state.verifications.remove(&id) } else { None }
         };
         if let Some(pending) = done {
-            // Every part answered in full, or no answer at all: answers never shift jobs.
+            // Every part answered in full, or no answer at all (a part that could not answer
+            // gave none): answers never shift onto other jobs.
             let expected = pending.jobs.chunks(pending.per_part.max(1)).map(<[SignatureJob]>::len);
-            let whole = pending
-                .parts
-                .iter()
-                .zip(expected)
-                .all(|(part, len)| part.as_ref().and_then(Option::as_ref).is_some_and(|r| r.len() == len));
-            let results =
-                if whole { pending.parts.into_iter().flatten().flatten().flatten().collect() } else { Vec::new() };
+            let whole =
+                pending.parts.iter().zip(expected).all(|(part, len)| part.as_ref().is_some_and(|r| r.len() == len));
+            let results = if whole { pending.parts.into_iter().flatten().flatten().collect() } else { Vec::new() };
             (self.on_report)(Report::Verified { id, results });
         }
     }
