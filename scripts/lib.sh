@@ -31,18 +31,46 @@ ensure_chromium() {
   fi
 }
 
+# The page's wasm is built with a pinned nightly: only nightly rebuilds the standard library for
+# size and drops the panic machinery, which a tab can not use (without a panic hook, wasm's std
+# prints a panic's message nowhere). That is 13 KB of the page's gzipped wasm; docs/BENCHMARKS.md
+# has the figures. Everything else, the page's tests included, builds with stable.
+PAGE_TOOLCHAIN=nightly-2026-05-20
+
+ensure_page_toolchain() {
+  local sysroot
+  sysroot=$(rustc "+$PAGE_TOOLCHAIN" --print sysroot 2>/dev/null || true)
+  if [ -z "$sysroot" ] || [ ! -d "$sysroot/lib/rustlib/src/rust/library" ] \
+    || [ ! -d "$sysroot/lib/rustlib/wasm32-unknown-unknown" ]; then
+    step "installing $PAGE_TOOLCHAIN (the page's wasm is built with it)"
+    rustup toolchain install "$PAGE_TOOLCHAIN" --profile minimal --no-self-update \
+      --target wasm32-unknown-unknown --component rust-src
+  fi
+}
+
+# cargo build of a wasm module for the page (own target directory: another compiler, other
+# flags). immediate-abort: a panic traps at once (as `abort` did, less the message no one saw);
+# location-detail=none: no file names and lines for those messages; fmt-debug=shallow: derived
+# `Debug` prints only the type's name (the page shows no derived `Debug` output: its messages
+# come from `Display`).
+page_cargo_build() {
+  RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=shallow" \
+    cargo "+$PAGE_TOOLCHAIN" build --target wasm32-unknown-unknown --profile wasm-release \
+    --target-dir target/page -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size "$@"
+}
+
 # Builds the browser node into www/pkg (the page imports www/pkg/tabcoin_web.js).
 build_page() {
   step "building the page's wasm into www/pkg"
   # Two builds: in one, cargo would unify core's features and put P-256 in the page too.
-  cargo build -p tabcoin-web --target wasm32-unknown-unknown --profile wasm-release
-  cargo build -p tabcoin-ecdsa --target wasm32-unknown-unknown --profile wasm-release
+  page_cargo_build -p tabcoin-web
+  page_cargo_build -p tabcoin-ecdsa
   rm -rf www/pkg
   wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir www/pkg \
-    target/wasm32-unknown-unknown/wasm-release/tabcoin_web.wasm
+    target/page/wasm32-unknown-unknown/wasm-release/tabcoin_web.wasm
   # Core's P-256, loaded only where the browser's WebCrypto refuses (see web-ecdsa).
   wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir www/pkg/ecdsa \
-    target/wasm32-unknown-unknown/wasm-release/tabcoin_ecdsa.wasm
+    target/page/wasm32-unknown-unknown/wasm-release/tabcoin_ecdsa.wasm
   # The page's service worker keeps these for offline reloads (their names carry hashes); not
   # the P-256 module, fetched (and then kept) only if it is needed.
   (cd www/pkg && find . -path ./ecdsa -prune -o -type f ! -name '*.d.ts' ! -name files.json -print | sed 's|^\./||' | sort \

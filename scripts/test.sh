@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test tabcoin has. Installs what it needs itself: the wasm32 target,
-# wasm-bindgen-cli at Cargo.lock's wasm-bindgen version, and Debian's chromium and
-# chromium-driver for the browser tests.
+# wasm-bindgen-cli at Cargo.lock's wasm-bindgen version, the pinned nightly that builds the
+# page's wasm, and Debian's chromium and chromium-driver for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ for component in rustfmt clippy; do
   fi
 done
 ensure_wasm_bindgen
+ensure_page_toolchain
 ensure_chromium
 
 step "cargo fmt --check"
