@@ -49,12 +49,14 @@ ensure_page_toolchain() {
 }
 
 # cargo build of a wasm module for the page (own target directory: another compiler, other
-# flags). immediate-abort: a panic traps at once (as `abort` did, less the message no one saw);
+# flags). simd128: WebAssembly's 128-bit SIMD (every current browser has it: Chromium since
+# 91, Firefox 89, Safari 16.4) moves and zeroes structures in 16-byte steps, in fewer
+# instructions (6 KB less gzipped, stable or nightly). immediate-abort: a panic traps at once (as `abort` did, less the message no one saw);
 # location-detail=none: no file names and lines for those messages; fmt-debug=shallow: derived
 # `Debug` prints only the type's name (the page shows no derived `Debug` output: its messages
 # come from `Display`).
 page_cargo_build() {
-  RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=shallow" \
+  RUSTFLAGS="-Ctarget-feature=+simd128 -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=shallow" \
     cargo "+$PAGE_TOOLCHAIN" build --target wasm32-unknown-unknown --profile wasm-release \
     --target-dir target/page -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size "$@"
 }
@@ -76,8 +78,10 @@ build_page() {
   (cd www/pkg && find . -path ./ecdsa -prune -o -type f ! -name '*.d.ts' ! -name files.json -print | sed 's|^\./||' | sort \
     | awk 'BEGIN { printf "[" } { printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 } END { print "]" }') \
     >www/pkg/files.json
+  # gzip -9 copies, which the relay serves to browsers that accept gzip: what a tab downloads.
+  find www/pkg -type f \( -name '*.wasm' -o -name '*.js' \) -exec gzip -9 -n -k -f {} \;
   local size
-  size=$(gzip -9 -c www/pkg/tabcoin_web_bg.wasm | wc -c)
+  size=$(wc -c <www/pkg/tabcoin_web_bg.wasm.gz)
   echo "www/pkg/tabcoin_web_bg.wasm: $(wc -c <www/pkg/tabcoin_web_bg.wasm) bytes, $size gzipped"
-  echo "www/pkg/ecdsa/tabcoin_ecdsa_bg.wasm (loaded only if needed): $(gzip -9 -c www/pkg/ecdsa/tabcoin_ecdsa_bg.wasm | wc -c) gzipped"
+  echo "www/pkg/ecdsa/tabcoin_ecdsa_bg.wasm (loaded only if needed): $(wc -c <www/pkg/ecdsa/tabcoin_ecdsa_bg.wasm.gz) gzipped"
 }

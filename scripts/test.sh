@@ -86,5 +86,13 @@ cargo test -p tabcoin-ecdsa --target wasm32-unknown-unknown
 step "building the page (www/pkg) for the end-to-end tests"
 build_page
 
+step "the page's wasm within its budget: under 150,000 bytes gzipped (DESIGN.md section 7)"
+page_wasm_gzipped=$(wc -c <www/pkg/tabcoin_web_bg.wasm.gz)
+if [ "$page_wasm_gzipped" -ge 150000 ]; then
+  echo "the page's wasm is $page_wasm_gzipped bytes gzipped, over its budget (docs/BENCHMARKS.md: what it is made of)" >&2
+  exit 1
+fi
+echo "$page_wasm_gzipped bytes gzipped"
+
 step "end-to-end: the seed's scenario in headless Chromium tabs against the relay"
 (cd tests && npm ci --no-audit --no-fund && CHROMIUM=/usr/bin/chromium TABCOIN_BIN="$PWD/../target/debug/tabcoin" npm test)

@@ -32,7 +32,9 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState, www: PathBuf) -> Router {
-    let files = ServeDir::new(www).append_index_html_on_directories(true);
+    // The build writes a gzip -9 copy next to the page's wasm and scripts (the wasm is a third of
+    // its size gzipped); browsers that accept gzip get that copy.
+    let files = ServeDir::new(www).append_index_html_on_directories(true).precompressed_gzip();
     let api = Router::new()
         .route("/network", get(api::network))
         .route("/tip", get(api::tip))

@@ -125,26 +125,38 @@ fn static_files_are_served_with_their_types_and_never_from_outside_www() {
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "<!doctype html><title>tabcoin</title>").unwrap();
     std::fs::write(www.join("app.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(www.join("app.wasm.gz"), b"the gzip copy").unwrap();
     std::fs::write(www.join("app.js"), "export {};").unwrap();
     std::fs::write(root.path().join("secret.txt"), "do not serve").unwrap();
     let data = root.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let relay = Relay::start(&data, &["--www", www.to_str().unwrap()]);
 
-    let (status, head, body) = http_get_with_head(relay.port(), "/?node=3001");
+    let (status, head, body) = http_get_with_head(relay.port(), "/?node=3001", "");
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("<title>tabcoin</title>"));
     assert!(head.contains("content-type: text/html"), "{head}");
     assert!(head.contains("content-security-policy: default-src 'self'"), "{head}");
-    let (status, head, _) = http_get_with_head(relay.port(), "/app.wasm");
+    let (status, head, _) = http_get_with_head(relay.port(), "/app.wasm", "");
     assert_eq!(status, 200);
     assert!(head.contains("content-type: application/wasm"), "{head}");
-    let (_, head, _) = http_get_with_head(relay.port(), "/app.js");
+    let (_, head, _) = http_get_with_head(relay.port(), "/app.js", "");
     assert!(head.contains("content-type: text/javascript"), "{head}");
+    // The build's gzip copy goes to browsers that accept gzip, with the original's type.
+    let (status, head, body) = http_get_with_head(relay.port(), "/app.wasm", "Accept-Encoding: gzip, br\r\n");
+    assert_eq!(status, 200);
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(head.contains("content-type: application/wasm"), "{head}");
+    assert_eq!(body, b"the gzip copy");
+    let (_, head, body) = http_get_with_head(relay.port(), "/app.wasm", "");
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert_eq!(body, b"\0asm\x01\0\0\0");
+    let (_, head, _) = http_get_with_head(relay.port(), "/app.js", "Accept-Encoding: gzip\r\n");
+    assert!(!head.contains("content-encoding"), "no copy, so the original: {head}");
     for path in
         ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/%2e%2e%2fsecret.txt", "/www/../../secret.txt"]
     {
-        let (status, _, body) = http_get_with_head(relay.port(), path);
+        let (status, _, body) = http_get_with_head(relay.port(), path, "");
         assert!(!String::from_utf8_lossy(&body).contains("do not serve"), "{path} escaped www");
         assert!(status == 404 || status == 400, "{path}: {status}");
     }
@@ -154,11 +166,12 @@ fn static_files_are_served_with_their_types_and_never_from_outside_www() {
     assert_eq!(status, 404);
 }
 
-fn http_get_with_head(port: u16, path: &str) -> (u16, String, Vec<u8>) {
+/// `headers`: extra request header lines, each ending in CRLF.
+fn http_get_with_head(port: u16, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n").unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
