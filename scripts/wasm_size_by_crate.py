@@ -5,7 +5,7 @@ mostly compresses away, so raw sizes mislead).
 
 Usage (after `. scripts/lib.sh && build_page`):
   wasm-bindgen --target web --keep-debug --out-dir /tmp/wasm-names \
-      target/wasm32-unknown-unknown/wasm-release/tabcoin_web.wasm
+      target/page/wasm32-unknown-unknown/wasm-release/tabcoin_web.wasm
   python3 scripts/wasm_size_by_crate.py /tmp/wasm-names/tabcoin_web_bg.wasm
 """
 import collections
