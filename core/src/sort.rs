@@ -24,7 +24,7 @@ pub(crate) fn sort<T: Ord>(items: &mut [T]) {
 }
 
 /// The positions `0..len` in the order `compare` puts them.
-fn sorted_positions(len: usize, compare: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
+pub(crate) fn sorted_positions(len: usize, compare: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
     order.sort_unstable_by(|&a, &b| compare(a, b));
     order

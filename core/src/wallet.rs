@@ -56,13 +56,20 @@ impl KeySet {
         params: &ChainParams,
     ) -> Result<Address, KeySetFull> {
         let address = Address::new(params.address_version, public.pubkey_hash());
+        self.add_pair(key, public)?;
+        Ok(address)
+    }
+
+    /// As [`KeySet::insert_pair`], for a shell that needs no address (a key set being read):
+    /// a key set holds keys, not any one network's addresses.
+    pub fn add_pair(&mut self, key: SecretKey, public: PublicKey) -> Result<(), KeySetFull> {
         if !self.keys.iter().any(|(k, _)| *k == key) {
             if self.keys.len() >= MAX_KEYS {
                 return Err(KeySetFull);
             }
             self.keys.push((key, public));
         }
-        Ok(address)
+        Ok(())
     }
 
     pub fn len(&self) -> usize {

@@ -3,11 +3,10 @@
 //! a block, its UTXO changes and the new tip are never split, and during sync one transaction
 //! carries a run of whole blocks.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
-use tabcoin_core::store::{MemoryStore, Table, WriteBatch, WriteOp};
+use tabcoin_core::store::{MemoryStore, Table, WriteBatch, final_writes};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -235,20 +234,9 @@ impl IdbStore {
         for table in Table::ALL {
             stores.push((table, transaction.object_store(table.name()).map_err(failed)?));
         }
-        let ops: Vec<&WriteOp> = batches.iter().flat_map(|b| &b.ops).collect();
-        // In one transaction only the last write to a key counts (the tip is rewritten by every
-        // block of a sync batch; a coin made in one block is often spent a block later): skip
-        // the rest, a third of the writes during sync.
-        let mut last_write: HashMap<(Table, &[u8]), usize> = HashMap::with_capacity(ops.len());
-        for (index, op) in ops.iter().enumerate() {
-            last_write.insert((op.table, op.key.as_slice()), index);
-        }
         let mut count = 0;
         let queued = (|| {
-            for (index, op) in ops.iter().enumerate() {
-                if last_write.get(&(op.table, op.key.as_slice())) != Some(&index) {
-                    continue;
-                }
+            for op in final_writes(batches) {
                 if abort_after == Some(count) {
                     return Err(JsValue::from_str("aborted on purpose"));
                 }

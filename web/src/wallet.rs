@@ -191,11 +191,9 @@ pub(crate) async fn read_key_set(bytes: &[u8]) -> Result<KeySet, Option<EcdsaErr
     }
     let secrets = KeySet::secret_keys_from_bytes(bytes).map_err(|_| None)?;
     let mut keys = KeySet::new();
-    // Any network's version: only the pairs are kept.
-    let params = tabcoin_core::params::ChainParams::test();
     for secret in secrets {
         let public = ecdsa::public_key(&secret).await.map_err(Some)?;
-        keys.insert_pair(secret, public, &params).map_err(|_| None)?;
+        keys.add_pair(secret, public).map_err(|_| None)?;
     }
     Ok(keys)
 }

@@ -7,7 +7,6 @@
 //! as [`Report`]s to the callback the node gave.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::{Object, Reflect, Uint8Array};
@@ -96,7 +95,9 @@ struct State {
     job: Option<MiningJob>,
     /// Workers that searched their whole range of the current job.
     exhausted: usize,
-    verifications: HashMap<u64, PendingVerification>,
+    /// Signature checks out in the workers, by id: a few at a time (the node asks for the next
+    /// run while one is checked), so a list.
+    verifications: Vec<(u64, PendingVerification)>,
     /// Nonces tried since the pool started.
     hashes: u64,
     /// No worker could start: work is done here instead.
@@ -150,7 +151,7 @@ impl WorkerPool {
                 ticker: None,
                 job: None,
                 exhausted: 0,
-                verifications: HashMap::new(),
+                verifications: Vec::new(),
                 hashes: 0,
                 broken: false,
                 glue,
@@ -314,11 +315,12 @@ impl WorkerPool {
     fn verified_part(&self, id: u64, part: usize, results: Vec<bool>) {
         let done = {
             let mut state = self.state.borrow_mut();
-            let Some(pending) = state.verifications.get_mut(&id) else { return };
+            let Some(at) = state.verifications.iter().position(|(pending_id, _)| *pending_id == id) else { return };
+            let pending = &mut state.verifications[at].1;
             if let Some(slot) = pending.parts.get_mut(part) {
                 *slot = Some(results);
             }
-            if pending.parts.iter().all(Option::is_some) { state.verifications.remove(&id) } else { None }
+            if pending.parts.iter().all(Option::is_some) { Some(state.verifications.swap_remove(at).1) } else { None }
         };
         if let Some(pending) = done {
             // Every part answered in full, or no answer at all (a part that could not answer
@@ -337,7 +339,7 @@ impl WorkerPool {
         let outstanding: Vec<(u64, PendingVerification)> = {
             let mut state = self.state.borrow_mut();
             state.broken = true;
-            state.verifications.drain().collect()
+            std::mem::take(&mut state.verifications)
         };
         (self.on_report)(Report::Failed(text));
         for (id, pending) in outstanding {
@@ -427,7 +429,7 @@ impl WorkerPool {
         self.state
             .borrow_mut()
             .verifications
-            .insert(id, PendingVerification { jobs: jobs.to_vec(), parts: vec![None; chunks.len()], per_part });
+            .push((id, PendingVerification { jobs: jobs.to_vec(), parts: vec![None; chunks.len()], per_part }));
         for (part, chunk) in chunks.iter().enumerate() {
             let bytes = Uint8Array::from(tabcoin_core::sigcheck::encode_jobs(chunk).as_slice());
             let message = message(
