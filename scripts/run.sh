@@ -2,7 +2,8 @@
 # Runs tabcoin: installs what is missing (the wasm32 target, wasm-bindgen-cli at Cargo.lock's
 # version, the pinned nightly that builds the page's wasm), builds the browser node into
 # www/pkg and the relay, and starts the relay on its embedded store (creating the chain on the
-# first start), serving the page, the WebSocket endpoint and the API on port 3000. It prints the URL to open, with ?node= examples.
+# first start), serving the page, the WebSocket endpoint and the API on port 3000. It prints
+# the URL to open, with ?node= examples.
 # Extra arguments go to `tabcoin startnode` (e.g. --miner ADDR, --peer URL, --port N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
