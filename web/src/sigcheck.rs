@@ -169,10 +169,19 @@ impl Checker {
             Ok(promise) => JsFuture::from(promise).await.map(|bytes| Uint8Array::new(&bytes).to_vec()),
             Err(error) => Err(error),
         };
+        // The console gets the error itself (the page's build prints no derived `Debug`).
         match answers {
             Ok(bytes) if bytes.len() == which.len() => Some(bytes.iter().map(|b| *b == 1).collect()),
-            other => {
-                web_sys::console::error_2(&"core's P-256 module gave no answers:".into(), &format!("{other:?}").into());
+            Ok(bytes) => {
+                let counts = format!("{} answers for {} signatures", bytes.len(), which.len());
+                web_sys::console::error_2(
+                    &"core's P-256 module gave a wrong number of answers:".into(),
+                    &counts.into(),
+                );
+                None
+            }
+            Err(error) => {
+                web_sys::console::error_2(&"core's P-256 module gave no answers:".into(), &error);
                 None
             }
         }
