@@ -9,17 +9,19 @@ use std::collections::{HashMap, HashSet};
 
 use crate::amount::Amount;
 use crate::block::Block;
+use crate::difficulty::{self, ParentTiming};
 use crate::encode::{DecodeError, Encoding};
 use crate::hash::{BlockHash, PubKeyHash, Txid};
 use crate::header::BlockHeader;
 use crate::params::ChainParams;
+use crate::params::Network;
 use crate::pow::{CompactTarget, Work};
 use crate::sigcheck::{Deferred, SignatureMode, VerifiedTxs, deferred};
 use crate::sort;
-use crate::store::{IndexRecord, META_TIP, MemoryStore, Table, WriteBatch, outpoint_key};
+use crate::store::{IndexRecord, META_RULES, META_TIP, MemoryStore, Table, WriteBatch, outpoint_key};
 use crate::tx::{OutPoint, Transaction, TxOut};
 use crate::utxo::{BlockUndo, Coin, UtxoSet};
-use crate::validation::{BlockError, TxError, check_block, median_time};
+use crate::validation::{BlockError, TxError, check_block, check_header_time, median_time};
 
 /// Blocks whose time feeds the median-time-past rule.
 const MEDIAN_TIME_SPAN: usize = 11;
@@ -87,6 +89,13 @@ impl BlockAccepted {
 pub enum LoadError {
     /// The store holds no chain.
     Empty,
+    /// The chain was stored under another generation of the network's consensus rules: it
+    /// must start over (keys stay valid; the chain does not).
+    RulesChanged {
+        network: Network,
+        stored: u32,
+        current: u32,
+    },
     Decode {
         table: Table,
         error: DecodeError,
@@ -107,6 +116,12 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Empty => f.write_str("the store holds no chain"),
+            LoadError::RulesChanged { network, stored, current } => write!(
+                f,
+                "the stored chain follows the {network} network's consensus rules {stored}, and this tabcoin \
+                 follows rules {current} (docs/PROTOCOL.md, section 14): no peer serves that chain any more; \
+                 start the chain over (the wallet's keys stay valid)"
+            ),
             LoadError::Decode { table, error } => {
                 write!(f, "the store's {} table is damaged: {error}", table.name())
             }
@@ -174,6 +189,7 @@ impl ChainState {
         let mut state = ChainState::empty(params);
         let info = BlockInfo { hash, header: genesis.header, height: 0, chain_work: work, has_data: true };
         let mut batch = WriteBatch::new();
+        batch.put(Table::Meta, META_RULES.to_vec(), state.params.rules.to_le_bytes().to_vec());
         state.store_block(info, genesis, &mut batch);
         // Only a coinbase (checked above): no signature to check.
         state.connect_tip(hash, &mut batch, SignatureMode::Trusted)?;
@@ -329,15 +345,14 @@ impl ChainState {
 
     /// The bits a child of `parent` must carry.
     pub fn next_bits(&self, parent: &BlockInfo) -> CompactTarget {
-        let height = parent.height.saturating_add(1);
-        if !self.params.is_retarget_height(height) {
-            return parent.header.bits;
-        }
-        let first_height = height.saturating_sub(self.params.retarget_interval);
-        match self.ancestor(&parent.hash, first_height) {
-            Some(first) => self.params.retarget(parent.header.bits, first.header.time, parent.header.time),
-            None => parent.header.bits,
-        }
+        let grandparent_time = match parent.height {
+            0 => None,
+            _ => self.index.get(&parent.header.prev_blockhash).map(|g| g.header.time),
+        };
+        difficulty::next_bits(
+            &self.params,
+            ParentTiming { bits: parent.header.bits, time: parent.header.time, grandparent_time },
+        )
     }
 
     /// Records a block that failed in a way that proves its hash invalid.
@@ -472,14 +487,7 @@ impl ChainState {
         if block.header.bits != expected_bits {
             return Err(BlockError::BadBits { expected: expected_bits, found: block.header.bits });
         }
-        let median = self.median_time_past(&parent_hash);
-        if block.header.time <= median {
-            return Err(BlockError::TimeTooOld { time: block.header.time, median });
-        }
-        let max_time = now.saturating_add(u64::from(self.params.max_future_block_secs));
-        if u64::from(block.header.time) > max_time {
-            return Err(BlockError::TimeTooNew { time: block.header.time, max: max_time });
-        }
+        check_header_time(block.header.time, self.median_time_past(&parent_hash), now, &self.params)?;
         let claimed = block.coinbase_height().unwrap_or(u32::MAX);
         if claimed != height {
             return Err(BlockError::BadCoinbaseHeight { expected: height, found: claimed });
@@ -681,6 +689,19 @@ impl ChainState {
     pub fn load(params: ChainParams, store: &MemoryStore) -> Result<ChainState, LoadError> {
         let decode = |table: Table| move |error: DecodeError| LoadError::Decode { table, error };
         let tip_bytes = store.get(Table::Meta, META_TIP).ok_or(LoadError::Empty)?;
+        let stored = match store.get(Table::Meta, META_RULES) {
+            None => 1,
+            Some(bytes) => {
+                let bytes: [u8; 4] = bytes.try_into().map_err(|_| LoadError::Decode {
+                    table: Table::Meta,
+                    error: DecodeError::Invalid { what: "rules", reason: "not four bytes" },
+                })?;
+                u32::from_le_bytes(bytes)
+            }
+        };
+        if stored != params.rules {
+            return Err(LoadError::RulesChanged { network: params.network, stored, current: params.rules });
+        }
         let tip = BlockHash::from_bytes(tip_bytes).map_err(decode(Table::Meta))?;
 
         let mut records = Vec::with_capacity(store.table_len(Table::Index));

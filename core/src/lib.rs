@@ -10,6 +10,7 @@ pub mod address;
 pub mod amount;
 pub mod block;
 pub mod chain;
+pub mod difficulty;
 pub mod encode;
 #[cfg(feature = "ecdsa")]
 pub mod fuzz_checks;

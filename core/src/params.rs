@@ -4,6 +4,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use crate::amount::{Amount, COIN};
+use crate::difficulty::DifficultyRule;
 use crate::pow::{CompactTarget, Target};
 
 /// The named networks.
@@ -11,7 +12,7 @@ use crate::pow::{CompactTarget, Target};
 pub enum Network {
     /// The default network: a block every few seconds from one tab's miner.
     Main,
-    /// A network for tests: a trivial target and no retarget.
+    /// A network for tests: a trivial target, always the same.
     Test,
 }
 
@@ -71,17 +72,21 @@ pub struct ChainParams {
     pub network: Network,
     /// First four bytes of every protocol message.
     pub magic: [u8; 4],
+    /// The magics this network used under earlier consensus rules: a peer that still sends
+    /// one is told to upgrade instead of being cut off without a word.
+    pub retired_magics: &'static [[u8; 4]],
+    /// The generation of this network's consensus rules, kept with a stored chain: a chain
+    /// stored under other rules is refused at load ([`crate::chain::LoadError::RulesChanged`]).
+    pub rules: u32,
     /// First byte of every address.
     pub address_version: u8,
     pub initial_subsidy: Amount,
     /// Blocks between halvings of the subsidy.
     pub halving_interval: u32,
-    /// The block interval the retarget aims for.
+    /// The block interval the difficulty rule aims for.
     pub target_spacing_secs: u32,
-    /// Blocks between retargets; 0 turns retargeting off (every block uses `pow_limit`).
-    pub retarget_interval: u32,
-    /// The retarget moves the target by at most this factor either way.
-    pub max_retarget_factor: u32,
+    /// How each block's target follows from its parent ([`crate::difficulty`]).
+    pub difficulty: DifficultyRule,
     /// The easiest target allowed, and the genesis block's.
     pub pow_limit: CompactTarget,
     /// A block's time may be at most this far ahead of the node's clock.
@@ -107,22 +112,28 @@ impl ChainParams {
     }
 
     /// The default network. The genesis target needs about 2^23 hashes: a second or two for a
-    /// tab's Web Workers, under a second natively; the retarget then aims at 5-second blocks.
+    /// tab's Web Workers, under a second natively; the difficulty rule then aims at 5-second
+    /// blocks.
     pub fn main() -> ChainParams {
         ChainParams {
             network: Network::Main,
-            magic: [0xf4, 0xab, 0xc0, 0x1e],
+            // Rules 2 (per-block ASERT, a 60 s future limit): a new magic, so that nodes on the
+            // first rules and nodes on these never mistake each other's messages.
+            magic: [0xf4, 0xab, 0xc0, 0x2e],
+            retired_magics: &[[0xf4, 0xab, 0xc0, 0x1e]],
+            rules: 2,
             // Addresses start with 'T'.
             address_version: 0x41,
             initial_subsidy: Amount::from_base_units(10 * COIN),
             halving_interval: 210_000,
             target_spacing_secs: 5,
-            retarget_interval: 60,
-            max_retarget_factor: 4,
+            // A half-life of 72 blocks: a x4 change of hash rate is absorbed within about 350
+            // blocks, and the most a future stamp can ease a target is 2^(60/360), 12 %.
+            difficulty: DifficultyRule::Asert { half_life_secs: 360, max_solve_time_secs: 720 },
             pow_limit: CompactTarget(0x1e02_0000),
-            // Sixty block intervals: Bitcoin's 2 hours is twelve of its 10-minute intervals,
-            // but a 5-second network needs a tighter bound or a fast clock drags difficulty down.
-            max_future_block_secs: 300,
+            // Twelve block intervals, as Bitcoin's 2 hours are twelve of its 10-minute ones,
+            // and a sixth of the half-life: see `difficulty` for why it must stay small.
+            max_future_block_secs: 60,
             coinbase_maturity: 0,
             min_relay_fee_rate: FeeRate(0),
             max_block_bytes: 2_000_000,
@@ -137,10 +148,12 @@ impl ChainParams {
         ChainParams {
             network: Network::Test,
             magic: [0xf4, 0xab, 0xc0, 0x7e],
+            retired_magics: &[],
+            rules: 1,
             // Addresses start with 'm' or 'n', as Bitcoin's test networks.
             address_version: 0x6f,
             halving_interval: 150,
-            retarget_interval: 0,
+            difficulty: DifficultyRule::Fixed,
             pow_limit: CompactTarget(0x207f_ffff),
             max_future_block_secs: 7200,
             ..ChainParams::main()
@@ -161,25 +174,6 @@ impl ChainParams {
         // back to the smallest target, which no block meets rather than any block.
         self.pow_limit.to_target().unwrap_or(Target::from_be_bytes([0; 32]))
     }
-
-    /// The retarget: whether a block at `height` starts a new period.
-    pub fn is_retarget_height(&self, height: u32) -> bool {
-        self.retarget_interval != 0 && height != 0 && height.is_multiple_of(self.retarget_interval)
-    }
-
-    /// Bitcoin's retarget, scaled to these parameters: the previous target times the time the
-    /// last period took (from its first block to the parent of the new one), divided by the
-    /// time it should have taken, the ratio clamped to `max_retarget_factor` either way and the
-    /// result capped at `pow_limit`.
-    pub fn retarget(&self, previous: CompactTarget, first_time: u32, last_time: u32) -> CompactTarget {
-        let expected = u64::from(self.retarget_interval) * u64::from(self.target_spacing_secs);
-        let factor = u64::from(self.max_retarget_factor.max(1));
-        let actual = i64::from(last_time) - i64::from(first_time);
-        let actual = actual.clamp((expected / factor) as i64, (expected * factor) as i64) as u64;
-        let limit = self.pow_limit_target();
-        let previous = previous.to_target().unwrap_or(limit);
-        previous.scaled(actual, expected, &limit).to_compact()
-    }
 }
 
 #[cfg(test)]
@@ -195,35 +189,6 @@ mod tests {
         assert_eq!(p.subsidy(300), Amount::from_base_units(250_000_000));
         assert_eq!(p.subsidy(150 * 64), Amount::ZERO);
         assert_eq!(p.subsidy(u32::MAX), Amount::ZERO);
-    }
-
-    #[test]
-    fn retarget_follows_the_block_rate_within_the_clamp() {
-        let p = ChainParams::main();
-        let expected = p.retarget_interval * p.target_spacing_secs;
-        let start = CompactTarget(0x1d00ffff);
-        let t0 = start.to_target().unwrap();
-        // On time: unchanged.
-        assert_eq!(p.retarget(start, 1000, 1000 + expected), start);
-        // Twice as fast: target halves (harder).
-        let faster = p.retarget(start, 1000, 1000 + expected / 2).to_target().unwrap();
-        assert!(faster < t0);
-        assert_eq!(faster, t0.scaled(1, 2, &p.pow_limit_target()));
-        // A hundred times slower is clamped to four times easier, and capped at the limit.
-        let slower = p.retarget(start, 1000, 1000 + expected * 100).to_target().unwrap();
-        assert_eq!(slower, t0.scaled(4, 1, &p.pow_limit_target()));
-        assert_eq!(p.retarget(p.pow_limit, 0, expected * 100), p.pow_limit);
-        // A clock running backwards is clamped too.
-        let backwards = p.retarget(start, 5000, 1000).to_target().unwrap();
-        assert_eq!(backwards, t0.scaled(1, 4, &p.pow_limit_target()));
-    }
-
-    #[test]
-    fn retarget_heights() {
-        assert!(ChainParams::main().is_retarget_height(60));
-        assert!(!ChainParams::main().is_retarget_height(0));
-        assert!(!ChainParams::main().is_retarget_height(61));
-        assert!(!ChainParams::test().is_retarget_height(60));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Proof of work: compact `bits`, targets, work, and the retarget rule.
+//! Proof of work: compact `bits`, targets, work, and the arithmetic of the difficulty rule.
 
 use core::fmt;
 
@@ -116,7 +116,7 @@ impl Target {
     /// The work a block at this target proves.
     pub fn work(&self) -> Work {
         // 2^256 / (t + 1) = (~t / (t + 1)) + 1, which stays within 256 bits. Computed in 512
-        // bits, where t + 1 never wraps, with the retarget's division (one division in the code).
+        // bits, where t + 1 never wraps.
         let divisor: U512 = self.0.resize::<{ U512::LIMBS }>().wrapping_add(&U512::ONE);
         match NonZero::new(divisor).into_option() {
             Some(d) => Work(wide_div(&self.0.not().resize(), &d).resize::<{ U256::LIMBS }>().wrapping_add(&U256::ONE)),
@@ -124,21 +124,28 @@ impl Target {
         }
     }
 
-    /// This target scaled by `numerator / denominator` (the retarget step), capped at `limit`.
-    pub fn scaled(&self, numerator: u64, denominator: u64, limit: &Target) -> Target {
-        let wide: U512 = self.0.resize();
-        let product = wide.wrapping_mul(&U512::from_u64(numerator));
-        let quotient = match NonZero::new(U512::from_u64(denominator)).into_option() {
-            Some(d) => wide_div(&product, &d),
-            None => return *limit,
-        };
+    /// This target times `factor × 2^shift` (a negative `shift` divides, rounding down),
+    /// capped at `limit` and at least 1: the difficulty rule's step.
+    pub fn times_pow2(&self, factor: u64, shift: i64, limit: &Target) -> Target {
+        // The product is under 2^(256 + 64), in 512 bits. A left shift that would take it past
+        // 256 bits is past any limit; any other fits.
+        let product: U512 = self.0.resize::<{ U512::LIMBS }>().wrapping_mul(&U512::from_u64(factor));
         let limit_wide: U512 = limit.0.resize();
-        if quotient > limit_wide {
+        let value = if shift >= 0 && i64::from(product.bit_width()) + shift > 256 {
+            return *limit;
+        } else if shift >= 0 {
+            product.wrapping_shl_vartime(shift as u32)
+        } else if shift > -512 {
+            product.shr_vartime(shift.unsigned_abs() as u32)
+        } else {
+            U512::ZERO
+        };
+        if value > limit_wide {
             *limit
-        } else if quotient == U512::ZERO {
+        } else if value == U512::ZERO {
             Target(U256::ONE)
         } else {
-            Target(quotient.resize())
+            Target(value.resize())
         }
     }
 }
@@ -176,7 +183,7 @@ impl fmt::Display for Work {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::{from_hex, to_hex};
+    use crate::hash::to_hex;
 
     fn target_hex(bits: u32) -> String {
         to_hex(&CompactTarget(bits).to_target().unwrap().to_be_bytes())
@@ -232,14 +239,22 @@ mod tests {
     }
 
     #[test]
-    fn scaling_is_clamped_by_the_limit() {
+    fn stepping_by_powers_of_two_is_clamped_by_the_limit_and_one() {
         let limit = CompactTarget(0x207fffff).to_target().unwrap();
         let t = CompactTarget(0x1d00ffff).to_target().unwrap();
-        assert_eq!(t.scaled(4, 1, &limit).to_compact(), CompactTarget(0x1d03fffc));
-        assert_eq!(t.scaled(1, 4, &limit).to_compact(), CompactTarget(0x1c3fffc0));
-        assert_eq!(limit.scaled(4, 1, &limit), limit);
-        let max = Target::from_be_bytes(from_hex::<32>(&"f".repeat(64)).unwrap());
-        assert_eq!(max.scaled(u64::MAX, 1, &limit), limit);
+        // × 4 (65536 × 2^2 / 2^16) and / 4.
+        assert_eq!(t.times_pow2(65536, 2 - 16, &limit).to_compact(), CompactTarget(0x1d03fffc));
+        assert_eq!(t.times_pow2(65536, -2 - 16, &limit).to_compact(), CompactTarget(0x1c3fffc0));
+        assert_eq!(limit.times_pow2(65536 * 4, -16, &limit), limit);
+        assert_eq!(t.times_pow2(u64::MAX, 190, &limit), limit);
+        assert_eq!(t.times_pow2(u64::MAX, 1000, &limit), limit);
+        let one = Target::from_be_bytes({
+            let mut b = [0u8; 32];
+            b[31] = 1;
+            b
+        });
+        assert_eq!(t.times_pow2(65536, -400, &limit), one);
+        assert_eq!(t.times_pow2(1, -10_000, &limit), one);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::pow::Work;
 use crate::tx::Transaction;
 
 /// Protocol version this implementation speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Bytes of the envelope before the payload.
 pub const ENVELOPE_BYTES: usize = 24;
 /// Largest payload a peer may send.

@@ -43,6 +43,9 @@ impl Table {
 
 /// The key of the best tip in [`Table::Meta`].
 pub const META_TIP: &[u8] = b"tip";
+/// Meta key: the generation of consensus rules the chain was stored under (u32, little-endian);
+/// absent in stores written before the first change of rules, which are generation 1.
+pub const META_RULES: &[u8] = b"rules";
 
 /// One write: `value` `None` deletes the key.
 #[derive(Clone, PartialEq, Eq, Debug)]

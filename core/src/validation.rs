@@ -94,6 +94,16 @@ impl fmt::Display for TxError {
 
 impl std::error::Error for TxError {}
 
+impl TxError {
+    /// Whether the failure holds for these exact bytes whatever the chain: the transaction can
+    /// never be valid (its spent outputs are fixed by their outpoints), so its witness hash may
+    /// be remembered and whoever sends it is at fault. Not so for an input missing or not yet
+    /// mature, or an output that exists already: those depend on the chain.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, TxError::MissingInput(_) | TxError::ImmatureCoinbase { .. } | TxError::OverwritesUnspent(_))
+    }
+}
+
 impl From<InputError> for TxError {
     fn from(e: InputError) -> Self {
         TxError::Input(e)
@@ -336,6 +346,19 @@ pub fn check_block(block: &Block, params: &ChainParams) -> Result<(), BlockError
                 return Err(BlockError::DoubleSpend(input.prev_out));
             }
         }
+    }
+    Ok(())
+}
+
+/// The time rules of a header: after `median` (the median time past of its parent) and at most
+/// `max_future_block_secs` ahead of the node's clock `now` (seconds since the Unix epoch).
+pub fn check_header_time(time: u32, median: u32, now: u64, params: &ChainParams) -> Result<(), BlockError> {
+    if time <= median {
+        return Err(BlockError::TimeTooOld { time, median });
+    }
+    let max = now.saturating_add(u64::from(params.max_future_block_secs));
+    if u64::from(time) > max {
+        return Err(BlockError::TimeTooNew { time, max });
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use tabcoin_core::chain::LoadError;
 use tabcoin_core::params::ChainParams;
 use tabcoin_core::template::{block_template, create_genesis};
 use tabcoin_core::wallet::KeySet;
@@ -52,7 +53,16 @@ pub fn open_chain(datadir: &Path, params: &ChainParams) -> Result<(Store, Option
     if memory.is_empty() {
         return Ok((store, None));
     }
-    let chain = ChainState::load(params.clone(), &memory).map_err(VerbError::Load)?;
+    let chain = ChainState::load(params.clone(), &memory).map_err(|error| match error {
+        LoadError::RulesChanged { .. } => VerbError::Failed(format!(
+            "{error}.\nTo start over, move {} aside (the wallet, {}, stays: its keys are valid on the new \
+             chain), then create a chain (`tabcoin createblockchain --address ADDR`) or adopt a peer's \
+             (`tabcoin startnode --peer URL`).",
+            store_path(datadir).display(),
+            wallet_path(datadir).display()
+        )),
+        other => VerbError::Load(other),
+    })?;
     Ok((store, Some(chain)))
 }
 

@@ -132,6 +132,18 @@ async fn rejected(socket: &mut Socket, txid: Txid, what: &str) -> String {
     }
 }
 
+/// Waits for the relay's `reject` of `txid` and for it to close the connection; the reason.
+async fn rejected_and_cut_off(socket: &mut Socket, txid: Txid, what: &str) -> String {
+    let received = cut_off(socket, what).await;
+    received
+        .into_iter()
+        .find_map(|message| match message {
+            Message::Reject(reject) if reject.item == Inventory::Tx(txid) => Some(reject.reason),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{what}: no reject for {txid}"))
+}
+
 fn mempool_txids(f: &Fixture) -> Vec<String> {
     let (_, mempool) = f.relay.api("/api/mempool");
     mempool["txs"].as_array().unwrap().iter().map(|tx| tx["txid"].as_str().unwrap().to_string()).collect()
@@ -149,20 +161,29 @@ async fn transactions_that_break_the_rules_are_rejected_and_never_reach_the_memp
     let mut socket = handshake(&f).await;
 
     // The seed let anyone spend any output: the thief signs the owner's coin with its own key.
+    // Such a payment can never be valid: a reject, and the sender is cut off.
     let theft = signed(&thief, &coins[..1], vec![pay(&thief, coins[0].1.amount)]);
     send(&mut socket, &Message::Tx(theft.clone())).await;
-    let reason = rejected(&mut socket, theft.txid(), "spending someone else's output").await;
+    let reason = rejected_and_cut_off(&mut socket, theft.txid(), "spending someone else's output").await;
     assert!(!reason.is_empty());
+    // Sent again on a new connection: refused as already found invalid, cut off again.
+    let mut socket = handshake(&f).await;
+    send(&mut socket, &Message::Tx(theft.clone())).await;
+    let reason = rejected_and_cut_off(&mut socket, theft.txid(), "the same theft again").await;
+    assert!(reason.contains("already found invalid"), "{reason}");
 
     // The seed signed a truncated string: here an output changed after signing breaks the
     // signature.
+    let mut socket = handshake(&f).await;
     let mut altered = signed(&f.owner, &coins[1..2], vec![pay(&f.owner, coins[1].1.amount)]);
     altered.outputs[0].pubkey_hash = hash_of(&thief);
     send(&mut socket, &Message::Tx(altered.clone())).await;
-    rejected(&mut socket, altered.txid(), "altering outputs after signing").await;
+    rejected_and_cut_off(&mut socket, altered.txid(), "altering outputs after signing").await;
     assert!(mempool_txids(&f).is_empty(), "neither reached the mempool");
 
-    // A double spend across the mempool: the first spend is taken, the second refused.
+    // A double spend across the mempool: the first spend is taken, the second refused (its
+    // sender may not have heard of the first: not cut off).
+    let mut socket = handshake(&f).await;
     let honest = signed(&f.owner, &coins[2..3], vec![pay(&thief, coins[2].1.amount)]);
     send(&mut socket, &Message::Tx(honest.clone())).await;
     wait_until(10, "the honest payment in the mempool", || async { mempool_txids(&f).len() == 1 }).await;

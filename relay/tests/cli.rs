@@ -143,3 +143,42 @@ fn a_relay_stopped_as_soon_as_it_listens_exits_cleanly() {
         Relay::start(dir.path(), &[]).stop();
     }
 }
+
+/// A main-network chain stored under main's first consensus rules (before the rules were
+/// recorded in the store) is refused by every verb with what to do; the wallet stays.
+#[test]
+fn a_chain_stored_under_earlier_rules_is_refused_with_what_to_do() {
+    let dir = TempDir::new("cli-old-rules");
+    let d = dir.path();
+    let main = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .args(["--network", "main", "--datadir"])
+            .arg(d)
+            .args(args)
+            .env_remove("TABCOIN_PASSPHRASE")
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+        (output.status.success(), text(&output.stdout), text(&output.stderr))
+    };
+    let (ok, out, _) = main(&["createwallet"]);
+    assert!(ok, "{out}");
+    let address = out.rsplit(' ').next().unwrap().to_string();
+    let (ok, _, err) = main(&["createblockchain", "--address", &address]);
+    assert!(ok, "{err}");
+    // What a store written under the first rules looks like: no rules record.
+    {
+        let store = tabcoin_relay::store::Store::open(&d.join("chain.redb")).unwrap();
+        let mut batch = tabcoin_core::store::WriteBatch::new();
+        batch.delete(tabcoin_core::store::Table::Meta, tabcoin_core::store::META_RULES.to_vec());
+        store.commit([&batch]).unwrap();
+    }
+    for verb in [vec!["getbalance", "--address", &address], vec!["startnode", "--port", "0"]] {
+        let (ok, _, err) = main(&verb);
+        assert!(!ok, "{verb:?} ran on a chain of earlier rules");
+        assert!(err.contains("consensus rules 1") && err.contains("follows rules 2"), "{err}");
+        assert!(err.contains("chain.redb aside") && err.contains("wallet.dat"), "{err}");
+    }
+    let (ok, out, _) = main(&["listaddresses"]);
+    assert!(ok && out.contains(&address), "the wallet is kept: {out}");
+}

@@ -41,6 +41,7 @@ fn start_error(error: &StartError) -> JsValue {
         StartError::Wallet(_) => "wallet",
         StartError::Store(_) => "store",
         StartError::Load(_) => "load",
+        StartError::RulesChanged(_) => "rules_changed",
         StartError::NoRandomness(_) => "no_randomness",
         StartError::Keys(_) => "keys",
     };
@@ -302,7 +303,8 @@ pub struct PageNode {
 impl PageNode {
     /// Starts node `nodeId`: `{ nodeId, relayUrl, network: "main"|"test", role?, passphrase?,
     /// workers? }`. Rejects with `kind` "in_use" when another tab runs it, "needs_passphrase"
-    /// or "wrong_passphrase" for sealed keys.
+    /// or "wrong_passphrase" for sealed keys, "rules_changed" for a chain stored under the
+    /// network's earlier consensus rules (see `startChainOver`).
     pub fn start(options: JsValue) -> Promise {
         future_to_promise(async move {
             let options = StartOptions::from_js(&options)?;
@@ -324,6 +326,16 @@ impl PageNode {
                 node.set_worker_count(count);
             }
             Ok(PageNode { node, node_id: options.node_id }.into())
+        })
+    }
+
+    /// Empties node `nodeId`'s chain and keeps its keys (after a change of consensus rules;
+    /// it must not be running).
+    #[wasm_bindgen(js_name = startChainOver)]
+    pub fn start_chain_over(node_id: String) -> Promise {
+        future_to_promise(async move {
+            TabNode::start_chain_over(&node_id).await.map_err(|e| start_error(&e))?;
+            Ok(JsValue::UNDEFINED)
         })
     }
 

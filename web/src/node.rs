@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Reflect, Uint8Array};
+use tabcoin_core::chain::LoadError;
 use tabcoin_core::node::{Direction, DisconnectReason, Event, Node, NodeConfig, Output, PeerId};
 use tabcoin_core::params::ChainParams;
 use tabcoin_core::protocol::Role;
@@ -53,6 +54,9 @@ pub enum StartError {
     Wallet(VaultError),
     /// The store holds a chain that does not load.
     Load(String),
+    /// The stored chain follows the network's earlier consensus rules: it must start over
+    /// ([`TabNode::start_chain_over`]); the keys stay.
+    RulesChanged(String),
     NoRandomness(String),
     /// The browser could not work out the stored keys' public halves.
     Keys(crate::ecdsa::EcdsaError),
@@ -66,6 +70,7 @@ impl std::fmt::Display for StartError {
             StartError::NoLocks(e) => f.write_str(e),
             StartError::Wallet(e) => e.fmt(f),
             StartError::Load(e) => write!(f, "the stored chain cannot be read: {e}"),
+            StartError::RulesChanged(e) => f.write_str(e),
             StartError::NoRandomness(e) => write!(f, "the browser gave no randomness: {e}"),
             StartError::Keys(e) => e.fmt(f),
         }
@@ -151,7 +156,10 @@ impl TabNode {
         let chain = if memory.is_empty() {
             None
         } else {
-            Some(ChainState::load(params.clone(), &memory).map_err(|e| StartError::Load(e.to_string()))?)
+            Some(ChainState::load(params.clone(), &memory).map_err(|e| match e {
+                LoadError::RulesChanged { .. } => StartError::RulesChanged(e.to_string()),
+                other => StartError::Load(other.to_string()),
+            })?)
         };
         let mut nonce = [0u8; 8];
         getrandom::fill(&mut nonce).map_err(|e| StartError::NoRandomness(e.to_string()))?;
@@ -256,6 +264,20 @@ impl TabNode {
     /// stopped, and its keys exported first if they matter.
     pub async fn forget(node_id: &str) -> Result<(), StoreError> {
         IdbStore::delete(&database_name(node_id)).await
+    }
+
+    /// Empties node `node_id`'s stored chain and keeps its keys: what a tab whose chain
+    /// follows the network's earlier rules does, with the user's consent, to sync anew. The
+    /// node must not be running (its lock is taken here).
+    pub async fn start_chain_over(node_id: &str) -> Result<(), StartError> {
+        let _lock = NodeLock::acquire(&database_name(node_id))
+            .await
+            .map_err(|e| StartError::NoLocks(e.as_string().unwrap_or_else(|| format!("{e:?}"))))?
+            .ok_or(StartError::InUse)?;
+        let store = IdbStore::open(&database_name(node_id)).await.map_err(StartError::Store)?;
+        let cleared = store.clear_chain().await.map_err(StartError::Store);
+        store.close();
+        cleared
     }
 
     /// Whether the browser keeps this node's data under storage pressure: `None` until it
@@ -672,6 +694,37 @@ pub(crate) mod tests {
         let restored = ChainState::load(ChainParams::test(), &store.load().await.unwrap()).unwrap();
         // The relay may have mined since (other tests pay): the store holds at least what was shown.
         assert!(restored.is_active(&tip) && restored.height() >= height, "the store holds the synced chain");
+        store.close();
+        IdbStore::delete(&database_name(&id)).await.unwrap();
+    }
+
+    /// A tab whose stored chain follows the network's earlier rules is refused at start with
+    /// what to do; starting the chain over keeps its keys, and it then starts with no chain.
+    #[wasm_bindgen_test]
+    async fn a_chain_stored_under_earlier_rules_starts_over_with_its_keys_kept() {
+        let id = format!("test-rules-{}", (js_sys::Math::random() * 1e15) as u64);
+        let newer = ChainParams { rules: 2, ..ChainParams::test() };
+        let owner = tabcoin_core::Address::new(newer.address_version, tabcoin_core::PubKeyHash([5; 20]));
+        let genesis = tabcoin_core::template::create_genesis(&ChainParams::test(), &owner, 1_700_000_000).unwrap();
+        // Stored under rules 1 (the test network's): the newer build refuses it.
+        let (_, batch) = ChainState::new(ChainParams::test(), genesis).unwrap();
+        let store = IdbStore::open(&database_name(&id)).await.unwrap();
+        store.commit(&[batch]).await.unwrap();
+        store.close();
+
+        let refused = TabNode::start(&id, "ws://127.0.0.1:1/ws", newer.clone(), Role::Wallet, None).await;
+        let Err(StartError::RulesChanged(message)) = refused else {
+            panic!("a chain of earlier rules was not refused: {:?}", refused.err())
+        };
+        assert!(message.contains("rules 1") && message.contains("start the chain over"), "{message}");
+
+        let store = IdbStore::open(&database_name(&id)).await.unwrap();
+        store.set_wallet(&[9, 9]).await.unwrap();
+        store.close();
+        TabNode::start_chain_over(&id).await.unwrap();
+        let store = IdbStore::open(&database_name(&id)).await.unwrap();
+        assert!(store.load().await.unwrap().is_empty(), "the old chain is gone");
+        assert_eq!(store.wallet().await.unwrap(), Some(vec![9, 9]), "the keys are kept");
         store.close();
         IdbStore::delete(&database_name(&id)).await.unwrap();
     }

@@ -276,6 +276,17 @@ impl IdbStore {
             .map_err(failed)
     }
 
+    /// Empties the chain's tables, keeping the wallet: starting the chain over when the
+    /// network's consensus rules changed (keys stay valid on any chain).
+    pub async fn clear_chain(&self) -> Result<(), StoreError> {
+        let transaction = self.durable_transaction(&table_names())?;
+        let done = committed(&transaction);
+        for table in Table::ALL {
+            transaction.object_store(table.name()).and_then(|store| store.clear()).map_err(failed)?;
+        }
+        done.await.map(|_| ()).map_err(failed)
+    }
+
     /// Replaces the wallet's stored key set.
     pub async fn set_wallet(&self, encoded: &[u8]) -> Result<(), StoreError> {
         let names: Array = [JsValue::from_str(WALLET_STORE)].into_iter().collect();
@@ -418,6 +429,21 @@ mod tests {
         store.set_wallet(&[4, 5]).await.unwrap();
         assert_eq!(store.wallet().await.unwrap(), Some(vec![4, 5]));
         assert!(store.load().await.unwrap().is_empty(), "no chain table holds it");
+        store.close();
+        IdbStore::delete(&name).await.unwrap();
+    }
+
+    #[wasm_bindgen_test]
+    async fn clearing_the_chain_keeps_the_wallet() {
+        let name = fresh_name();
+        let store = IdbStore::open(&name).await.unwrap();
+        let (_, batches) = chain_batches(2);
+        store.commit(&batches).await.unwrap();
+        store.set_wallet(&[7, 8]).await.unwrap();
+        assert!(!store.load().await.unwrap().is_empty());
+        store.clear_chain().await.unwrap();
+        assert!(store.load().await.unwrap().is_empty(), "the chain's tables are empty");
+        assert_eq!(store.wallet().await.unwrap(), Some(vec![7, 8]));
         store.close();
         IdbStore::delete(&name).await.unwrap();
     }

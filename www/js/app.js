@@ -227,6 +227,23 @@ async function main() {
         passphrase = await askPassphrase(error.kind === 'wrong_passphrase' ? 'Wrong passphrase: try again.' : '');
         continue;
       }
+      if (error.kind === 'rules_changed') {
+        // The old chain is of no use under the new rules; the keys are, on the new chain too.
+        notice('notice-start', 'error',
+          `This tab's chain can not be used any more: ${error.message ?? error}. ` +
+          'Starting over empties the stored chain and keeps this node\'s keys, then syncs the relay\'s chain.',
+          el('button', { type: 'button', id: 'start-chain-over', text: 'Start the chain over (keys kept)',
+            onclick: async () => {
+              try {
+                await TabcoinNode.startChainOver(nodeId);
+                location.reload();
+              } catch (failure) {
+                notice('notice-start-over', 'error', `The chain could not be emptied: ${failure.message ?? failure}`);
+              }
+            } }));
+        $('connection-pill').textContent = 'stopped';
+        return;
+      }
       notice('notice-start', 'error', `This node could not start: ${error.message ?? error}`);
       $('connection-pill').textContent = 'stopped';
       return;

@@ -7,7 +7,7 @@ use crate::header::BlockHeader;
 use crate::protocol::{ProtocolError, Role};
 use crate::sigcheck::SignatureJob;
 use crate::store::WriteBatch;
-use crate::validation::BlockError;
+use crate::validation::{BlockError, TxError};
 
 /// A connection, numbered by the shell. Unique among the node's live connections.
 pub type PeerId = u64;
@@ -48,10 +48,16 @@ pub enum DisconnectReason {
     Malformed(ProtocolError),
     /// It follows another chain.
     WrongChain { ours: BlockHash, theirs: BlockHash },
+    /// It speaks this network's protocol under earlier consensus rules (a retired magic).
+    RetiredRules { magic: [u8; 4] },
     /// The connection leads back to this node.
     SelfConnection,
     /// It sent a block that breaks a consensus rule.
     InvalidBlock(BlockError),
+    /// It sent a transaction that can never be valid (a bad signature, someone else's key).
+    InvalidTransaction(TxError),
+    /// It sent a transaction already found invalid for good.
+    KnownInvalidTransaction(Txid),
     /// It broke the protocol (a message before `version`, a second `version`, an unrequested flood).
     Misbehaving(&'static str),
     /// No `version`/`verack` in time.
@@ -71,8 +77,17 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::WrongChain { ours, theirs } => {
                 write!(f, "it follows another chain (genesis {theirs}, ours {ours})")
             }
+            DisconnectReason::RetiredRules { magic } => write!(
+                f,
+                "it follows this network's earlier consensus rules (magic {}): it must upgrade and start its chain over",
+                crate::hash::to_hex(magic)
+            ),
             DisconnectReason::SelfConnection => f.write_str("connected to itself"),
             DisconnectReason::InvalidBlock(e) => write!(f, "invalid block: {e}"),
+            DisconnectReason::InvalidTransaction(e) => write!(f, "invalid transaction: {e}"),
+            DisconnectReason::KnownInvalidTransaction(txid) => {
+                write!(f, "sent transaction {txid} again, already found invalid")
+            }
             DisconnectReason::Misbehaving(what) => write!(f, "protocol violation: {what}"),
             DisconnectReason::HandshakeTimeout => f.write_str("no handshake in time"),
             DisconnectReason::PingTimeout => f.write_str("no answer to ping in time"),

@@ -9,32 +9,36 @@
 //! after the shell reports that the batch that stored it was committed.
 
 mod flood;
+mod headers;
 mod io;
+mod rejects;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use litemap::LiteMap;
 
-use flood::{FloodGuard, MAX_TXS_ASKED_PER_PEER};
+use flood::{FloodGuard, MAX_TXS_ASKED_PER_PEER, SIGNATURE_CHECKS_PER_SECOND};
+use headers::{PendingHeader, PendingHeaders};
 pub use io::{BatchId, Direction, DisconnectReason, Event, MiningJob, MiningPolicy, Output, PeerId};
+use rejects::RecentRejects;
 
 use crate::block::Block;
 use crate::chain::{BlockAcceptance, BlockAccepted, ChainState};
-use crate::hash::{BlockHash, PubKeyHash, Txid};
+use crate::hash::{BlockHash, PubKeyHash, Txid, Wtxid};
 use crate::header::BlockHeader;
 use crate::mempool::{Mempool, MempoolAccepted, MempoolError, TxAcceptance};
 use crate::params::ChainParams;
 use crate::pow::Work;
 use crate::protocol::{
-    GetHeaders, Inventory, MAX_ADDRS, MAX_HEADERS, MAX_INV_ITEMS, Message, PROTOCOL_VERSION, PeerAddress, Reject,
-    RejectCode, Role, Version,
+    GetHeaders, Inventory, MAX_ADDRS, MAX_HEADERS, MAX_INV_ITEMS, Message, PROTOCOL_VERSION, PeerAddress,
+    ProtocolError, Reject, RejectCode, Role, Version,
 };
 use crate::sigcheck::{SignatureBatch, VerifiedTxs};
 use crate::sort;
 use crate::store::WriteBatch;
 use crate::template::{BlockTemplate, block_template};
 use crate::tx::Transaction;
-use crate::validation::{BlockError, TxError, check_proof_of_work};
+use crate::validation::{BlockError, TxError, check_header_time, check_proof_of_work};
 
 /// A ping goes out after this long without one.
 const PING_INTERVAL_MS: u64 = 30_000;
@@ -219,14 +223,6 @@ struct BlockCheck {
     batch: SignatureBatch,
 }
 
-/// A block header known from `headers`, not yet connected.
-#[derive(Clone, Copy, Debug)]
-struct PendingHeader {
-    height: u32,
-    source: PeerId,
-    bits: crate::pow::CompactTarget,
-}
-
 /// The node state machine.
 pub struct Node {
     config: NodeConfig,
@@ -242,7 +238,9 @@ pub struct Node {
     wanted_genesis: Option<(BlockHash, u64)>,
     /// When a node with no chain last asked its peers which chain they follow.
     last_chain_query_ms: u64,
-    pending_headers: HashMap<BlockHash, PendingHeader>,
+    pending_headers: PendingHeaders,
+    /// Peers' transactions found invalid for good: a repeat is refused unchecked.
+    rejects: RecentRejects,
     /// Bodies to fetch, in the order their headers came.
     wanted: VecDeque<BlockHash>,
     best_header_height: u32,
@@ -300,7 +298,8 @@ impl Node {
             awaiting_commit: VecDeque::new(),
             wanted_genesis: None,
             last_chain_query_ms: 0,
-            pending_headers: HashMap::new(),
+            pending_headers: PendingHeaders::default(),
+            rejects: RecentRejects::default(),
             wanted: VecDeque::new(),
             best_header_height: 0,
             orphan_bytes: 0,
@@ -423,6 +422,15 @@ impl Node {
         }
     }
 
+    /// A peer still on this network's earlier rules: it is sent our `version` in its own
+    /// magic before it is cut off, so that it learns we follow another chain (a tab on the old
+    /// rules then offers to export its keys and start over) instead of seeing a silent close.
+    fn turn_away_retired(&mut self, peer: PeerId, magic: [u8; 4]) {
+        let frame = Message::Version(self.our_version()).to_frame(magic);
+        self.outputs.push_back(Output::Send { peer, frame });
+        self.disconnect(peer, DisconnectReason::RetiredRules { magic });
+    }
+
     fn our_version(&self) -> Version {
         let (genesis, best_height, best_work) = match &self.chain {
             Some(chain) => (chain.genesis_hash(), chain.height(), chain.tip_work()),
@@ -490,6 +498,10 @@ impl Node {
         }
         let message = match Message::from_frame(frame, self.config.params.magic) {
             Ok(message) => message,
+            Err(ProtocolError::WrongMagic { found, .. }) if self.config.params.retired_magics.contains(&found) => {
+                self.turn_away_retired(peer, found);
+                return;
+            }
             Err(error) => {
                 self.disconnect(peer, DisconnectReason::Malformed(error));
                 return;
@@ -619,7 +631,7 @@ impl Node {
         let due: Vec<BlockHash> = self.deferred.iter().filter(|(_, at)| *at <= now).map(|(h, _)| *h).collect();
         self.deferred.retain(|(_, at)| *at > now);
         for hash in due.into_iter().rev() {
-            if self.pending_headers.contains_key(&hash) {
+            if self.pending_headers.contains(&hash) {
                 self.wanted.push_front(hash);
             }
         }
@@ -911,7 +923,7 @@ impl Node {
         let Some(chain) = &self.chain else { return };
         let mut locator = chain.locator();
         // Headers already received but not yet connected: ask for what comes after them.
-        let from = self.peers.get(&peer).and_then(|p| p.sync_from).filter(|h| self.pending_headers.contains_key(h));
+        let from = self.peers.get(&peer).and_then(|p| p.sync_from).filter(|h| self.pending_headers.contains(h));
         if let Some(from) = from {
             locator.insert(0, from);
             locator.truncate(crate::protocol::MAX_LOCATOR_HASHES);
@@ -942,7 +954,7 @@ impl Node {
         for item in items {
             match item {
                 Inventory::Block(hash) => {
-                    if chain.block_info(&hash).is_none() && !self.pending_headers.contains_key(&hash) {
+                    if chain.block_info(&hash).is_none() && !self.pending_headers.contains(&hash) {
                         unknown_block = true;
                     }
                 }
@@ -1025,37 +1037,27 @@ impl Node {
                 newest_known = Some((hash, height));
                 continue;
             }
-            let prev = header.prev_blockhash;
-            // The parent's height and the bits a child of it must carry, where they can be told
-            // without the block bodies: always for a parent in the chain, and for a pending
-            // parent except at a retarget height.
-            let parent = match chain.block_info(&prev) {
-                Some(info) => Some((info.height, Some(chain.next_bits(info)))),
-                None => self
-                    .pending_headers
-                    .get(&prev)
-                    .copied()
-                    .or_else(|| new_headers.iter().find(|(h, _)| *h == prev).map(|(_, p)| *p))
-                    .map(|p| {
-                        let height = p.height.saturating_add(1);
-                        (p.height, (!params.is_retarget_height(height)).then_some(p.bits))
-                    }),
-            };
-            let Some((parent_height, expected_bits)) = parent else {
+            // The same checks against its parent that its block will get: bits by the
+            // difficulty rule, after the median time past, not too far ahead of our clock.
+            let Some(context) = self.pending_headers.child_context(chain, &new_headers, header.prev_blockhash) else {
                 // Not connected to anything known: ignore the rest; a later locator fixes it.
                 break;
             };
-            if let Some(expected) = expected_bits
-                && expected != header.bits
-            {
-                self.disconnect(
-                    peer,
-                    DisconnectReason::InvalidBlock(BlockError::BadBits { expected, found: header.bits }),
-                );
+            if header.bits != context.bits {
+                let error = BlockError::BadBits { expected: context.bits, found: header.bits };
+                self.disconnect(peer, DisconnectReason::InvalidBlock(error));
                 return;
             }
-            let height = parent_height.saturating_add(1);
-            new_headers.push((hash, PendingHeader { height, source: peer, bits: header.bits }));
+            match check_header_time(header.time, context.median_time_past, self.now_secs(), params) {
+                Ok(()) => {}
+                // Valid once our clock catches up: keep what came before it, ask again later.
+                Err(BlockError::TimeTooNew { .. }) => break,
+                Err(error) => {
+                    self.disconnect(peer, DisconnectReason::InvalidBlock(error));
+                    return;
+                }
+            }
+            new_headers.push((hash, PendingHeader { header: *header, height: context.height, source: peer }));
         }
         let mut added = false;
         for (hash, pending) in new_headers {
@@ -1099,7 +1101,7 @@ impl Node {
             // Out for its checks already: sent again, it would only cost them again.
             return;
         }
-        if !requested && !self.pending_headers.contains_key(&hash) {
+        if !requested && !self.pending_headers.contains(&hash) {
             if !state.flood.unrequested_blocks.take(1, now) {
                 self.disconnect(peer, DisconnectReason::Misbehaving("unrequested block flood"));
                 return;
@@ -1290,7 +1292,7 @@ impl Node {
             Err(BlockError::UnknownParent(_)) => {
                 self.add_orphan(hash, block, source);
                 if let Some(peer) = source
-                    && !self.pending_headers.contains_key(&parent)
+                    && !self.pending_headers.contains(&parent)
                 {
                     self.send_getheaders(peer);
                 }
@@ -1299,7 +1301,7 @@ impl Node {
             Err(BlockError::AlreadyKnown) => false,
             Err(BlockError::TimeTooNew { .. }) => {
                 // Valid later, perhaps: fetch it again in a while, without blaming anyone.
-                if self.pending_headers.contains_key(&hash) {
+                if self.pending_headers.contains(&hash) {
                     self.deferred.push((hash, self.now_ms + FUTURE_BLOCK_RETRY_MS));
                 }
                 false
@@ -1307,7 +1309,7 @@ impl Node {
             Err(error) => {
                 if error.proves_hash_invalid() {
                     self.pending_headers.remove(&hash);
-                } else if self.pending_headers.contains_key(&hash) {
+                } else if self.pending_headers.contains(&hash) {
                     // A tampered copy: the real block may still come from someone honest.
                     self.wanted.push_back(hash);
                 }
@@ -1329,7 +1331,7 @@ impl Node {
                 "Dropped block {}: {} bytes of blocks already wait for their signature checks",
                 check.hash, self.block_check_bytes
             ));
-            if self.pending_headers.contains_key(&check.hash) {
+            if self.pending_headers.contains(&check.hash) {
                 self.deferred.push((check.hash, self.now_ms + FUTURE_BLOCK_RETRY_MS));
             }
             return;
@@ -1415,7 +1417,7 @@ impl Node {
             self.orphan_bytes = self.orphan_bytes.saturating_sub(evicted.encoded_len());
         }
         // Still wanted: fetch it again once its parent is here.
-        if self.pending_headers.contains_key(&hash) {
+        if self.pending_headers.contains(&hash) {
             self.wanted.push_back(hash);
         }
     }
@@ -1450,13 +1452,40 @@ impl Node {
             self.disconnect(peer, DisconnectReason::Misbehaving("unrequested transaction flood"));
             return;
         }
+        if self.rejects.contains(&tx.wtxid()) {
+            let reason = "the transaction was already found invalid".to_string();
+            self.send(peer, &Message::Reject(Reject { item: Inventory::Tx(txid), code: RejectCode::Invalid, reason }));
+            self.disconnect(peer, DisconnectReason::KnownInvalidTransaction(txid));
+            return;
+        }
         #[cfg(feature = "ecdsa")]
         if !self.checks_in_shell() {
+            if !self.take_signature_budget(peer, txid, tx.spends().len()) {
+                return;
+            }
             let Some(chain) = &self.chain else { return };
+            let wtxid = tx.wtxid();
             let result = self.mempool.accept(tx, chain);
-            return self.tx_outcome(peer, txid, result);
+            return self.tx_outcome(peer, txid, wtxid, result);
         }
         self.check_tx_signatures(peer, tx);
+    }
+
+    /// Takes `checks` signature checks from `peer`'s budget; past it the transaction is not
+    /// checked, and its sender is told to send it again later (not punished: a relay passing
+    /// on a burst of honest payments may go past it).
+    fn take_signature_budget(&mut self, peer: PeerId, txid: Txid, checks: usize) -> bool {
+        let now = self.now_ms;
+        let Some(state) = self.peers.get_mut(&peer) else { return false };
+        if state.flood.signature_checks.take(checks as u64, now) {
+            return true;
+        }
+        self.log(format!("Did not check transaction {txid} from peer {peer}: past its budget of signature checks"));
+        let reason = format!(
+            "this node checks at most {SIGNATURE_CHECKS_PER_SECOND} signatures a second from one peer: send it again later"
+        );
+        self.send(peer, &Message::Reject(Reject { item: Inventory::Tx(txid), code: RejectCode::Policy, reason }));
+        false
     }
 
     /// Hands a peer's transaction's signatures to the shell once everything else about it
@@ -1474,7 +1503,7 @@ impl Node {
                 // waits behind): children are checked in the order they came, after it.
                 let Some(&id) = self.tx_checks_held.get(&outpoint.txid) else {
                     let error = MempoolError::Invalid(TxError::MissingInput(outpoint));
-                    return self.tx_outcome(peer, txid, Err(error));
+                    return self.tx_outcome(peer, txid, tx.wtxid(), Err(error));
                 };
                 let bytes = tx.encoded_len();
                 if self.tx_check_room(txid, peer, bytes)
@@ -1486,13 +1515,15 @@ impl Node {
                 }
                 return;
             }
-            Err(error) => return self.tx_outcome(peer, txid, Err(error)),
+            Err(error) => return self.tx_outcome(peer, txid, tx.wtxid(), Err(error)),
         };
         if batch.is_empty() {
             // Keys that do not own what they spend: refused with no signature to check.
             return self.enter_checked(peer, tx, &VerifiedTxs::default());
         }
-        if !self.tx_check_room(txid, peer, tx.encoded_len()) {
+        if !self.tx_check_room(txid, peer, tx.encoded_len())
+            || !self.take_signature_budget(peer, txid, batch.jobs.len())
+        {
             return;
         }
         self.tx_check_bytes += tx.encoded_len();
@@ -1535,16 +1566,17 @@ impl Node {
     /// mempool changed so that they no longer answer for it, its checks go out again.
     fn enter_checked(&mut self, peer: PeerId, tx: Transaction, verified: &VerifiedTxs) {
         let Some(chain) = &self.chain else { return };
-        let txid = tx.txid();
+        let (txid, wtxid) = (tx.txid(), tx.wtxid());
         match self.mempool.accept_deferred(tx.clone(), chain, verified) {
-            Ok(TxAcceptance::Accepted(accepted)) => self.tx_outcome(peer, txid, Ok(accepted)),
+            Ok(TxAcceptance::Accepted(accepted)) => self.tx_outcome(peer, txid, wtxid, Ok(accepted)),
             Ok(TxAcceptance::NeedsSignatures(_)) => self.check_tx_signatures(peer, tx),
-            Err(error) => self.tx_outcome(peer, txid, Err(error)),
+            Err(error) => self.tx_outcome(peer, txid, wtxid, Err(error)),
         }
     }
 
-    /// Announces a transaction the mempool took, or tells its sender why not.
-    fn tx_outcome(&mut self, peer: PeerId, txid: Txid, result: Result<MempoolAccepted, MempoolError>) {
+    /// Announces a transaction the mempool took, or tells its sender why not; one that can
+    /// never be valid is remembered and its sender cut off.
+    fn tx_outcome(&mut self, peer: PeerId, txid: Txid, wtxid: Wtxid, result: Result<MempoolAccepted, MempoolError>) {
         match result {
             Ok(_) => {
                 self.event(Event::TxAccepted { txid });
@@ -1566,6 +1598,12 @@ impl Node {
                 self.event(Event::TxRejected { txid, reason: reason.clone() });
                 if self.peers.contains_key(&peer) {
                     self.send(peer, &Message::Reject(Reject { item: Inventory::Tx(txid), code, reason }));
+                }
+                if let MempoolError::Invalid(error) = error
+                    && error.is_permanent()
+                {
+                    self.rejects.insert(wtxid);
+                    self.disconnect(peer, DisconnectReason::InvalidTransaction(error));
                 }
             }
         }

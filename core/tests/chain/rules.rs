@@ -1,6 +1,7 @@
 //! Every consensus rule, broken once, with the specific rejection. Among them the seed's flaws
 //! (DESIGN.md section 1): each of those blocks would be accepted by the seed.
 
+use tabcoin_core::difficulty::{self, DifficultyRule, ParentTiming};
 use tabcoin_core::keys::Signature;
 use tabcoin_core::params::ChainParams;
 use tabcoin_core::pow::{CompactTarget, TargetError};
@@ -308,22 +309,27 @@ fn a_transaction_included_twice_is_rejected() {
 }
 
 #[test]
-fn the_difficulty_must_follow_the_retarget_rule() {
-    let params = ChainParams { retarget_interval: 4, target_spacing_secs: 50, ..ChainParams::test() };
+fn the_difficulty_must_follow_the_per_block_rule() {
+    let difficulty = DifficultyRule::Asert { half_life_secs: 50, max_solve_time_secs: 500 };
+    let params = ChainParams { difficulty, target_spacing_secs: 50, ..ChainParams::test() };
     let mut t = TestChain::with_params(params, &key(1));
     for _ in 0..3 {
         t.mine(&key(2));
     }
-    // Height 4 retargets. The blocks came every 5 s instead of 50: the clamp makes it 4x harder.
+    // The blocks came every 5 s instead of 50: each child's target is its parent's times
+    // 2^((5 - 50) / 50), harder than the parent's.
     let tip = t.chain.tip_info().copied().unwrap();
+    let grandparent = t.chain.block_info(&tip.header.prev_blockhash).copied().unwrap();
     let expected = t.chain.next_bits(&tip);
-    let limit = t.chain.params().pow_limit.to_target().unwrap();
-    assert_eq!(expected, limit.scaled(1, 4, &limit).to_compact());
+    let timing =
+        ParentTiming { bits: tip.header.bits, time: tip.header.time, grandparent_time: Some(grandparent.header.time) };
+    assert_eq!(expected, difficulty::next_bits(t.chain.params(), timing));
+    assert!(expected.to_target().unwrap() < tip.header.bits.to_target().unwrap());
 
     let mut lazy = t.block_with(&key(2), vec![]);
     assert_eq!(lazy.header.bits, expected);
-    lazy.header.bits = t.chain.params().pow_limit;
-    assert_eq!(t.accept(remine(lazy)), Err(BlockError::BadBits { expected, found: t.chain.params().pow_limit }));
+    lazy.header.bits = tip.header.bits;
+    assert_eq!(t.accept(remine(lazy)), Err(BlockError::BadBits { expected, found: tip.header.bits }));
     let honest = t.block_with(&key(2), vec![]);
     t.accept(honest).unwrap();
     assert_eq!(t.chain.height(), 4);

@@ -1,7 +1,7 @@
 //! Persistence through write batches: what a crash between batches leaves, and damaged stores.
 
 use tabcoin_core::chain::LoadError;
-use tabcoin_core::store::{META_TIP, MemoryStore, Table};
+use tabcoin_core::store::{META_RULES, META_TIP, MemoryStore, Table};
 use tabcoin_core::{Amount, ChainState};
 
 use crate::harness::*;
@@ -102,4 +102,32 @@ fn reindexing_repairs_a_damaged_utxo_set() {
     let repaired = ChainState::load(params, &damaged).unwrap();
     assert!(repaired.utxo_discrepancies().unwrap().is_empty());
     assert_eq!(repaired.utxos(), t.chain.utxos());
+}
+
+/// A chain stored under a network's earlier consensus rules is refused with what to do, not
+/// loaded to fork silently; one stored under the current rules loads.
+#[test]
+fn a_chain_stored_under_earlier_rules_is_refused() {
+    let params = tabcoin_core::ChainParams { rules: 2, ..tabcoin_core::ChainParams::test() };
+    let mut t = TestChain::with_params(params.clone(), &key(1));
+    t.mine(&key(2));
+    assert_eq!(t.store.get(Table::Meta, META_RULES), Some(&2u32.to_le_bytes()[..]));
+    assert!(ChainState::load(params.clone(), &t.store).is_ok());
+
+    // Written before the rules were recorded: generation 1.
+    let mut first_rules = MemoryStore::new();
+    for table in Table::ALL {
+        for (k, v) in t.store.iter(table) {
+            if !(table == Table::Meta && k == META_RULES) {
+                first_rules.insert(table, k.to_vec(), v.to_vec());
+            }
+        }
+    }
+    let error = ChainState::load(params.clone(), &first_rules).unwrap_err();
+    assert_eq!(error, LoadError::RulesChanged { network: params.network, stored: 1, current: 2 });
+    assert!(error.to_string().contains("start the chain over"), "{error}");
+
+    let mut later_rules = t.store.clone();
+    later_rules.insert(Table::Meta, META_RULES.to_vec(), 3u32.to_le_bytes().to_vec());
+    assert!(matches!(ChainState::load(params, &later_rules), Err(LoadError::RulesChanged { stored: 3, .. })));
 }

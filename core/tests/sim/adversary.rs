@@ -1,13 +1,16 @@
 //! A peer that lies, floods or sends garbage is cut off with the right reason, and the node
 //! goes on serving honest peers.
 
+use tabcoin_core::difficulty::DifficultyRule;
 use tabcoin_core::node::{Direction, DisconnectReason, Node, Output, PeerId};
 use tabcoin_core::protocol::{
     GetHeaders, Inventory, Message, PROTOCOL_VERSION, PeerAddress, ProtocolError, RejectCode, Role, Version,
 };
 use tabcoin_core::template::{TemplateSpec, build_template, create_genesis};
+use tabcoin_core::tx::{InputError, TxIn, TxInputs};
+use tabcoin_core::validation::TxError;
 use tabcoin_core::wallet::{KeySet, PaymentRequest, build_payment};
-use tabcoin_core::{Address, Amount, BlockError, BlockHash, ChainParams, ChainState, Work};
+use tabcoin_core::{Address, Amount, BlockError, BlockHash, BlockHeader, ChainParams, ChainState, Work};
 
 use crate::harness::config;
 
@@ -22,7 +25,10 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let params = ChainParams::test();
+    fixture_on(ChainParams::test())
+}
+
+fn fixture_on(params: ChainParams) -> Fixture {
     let mut keys = KeySet::new();
     let owner = keys.generate([3; 32], &params).unwrap();
     let genesis = create_genesis(&params, &owner, 1_700_000_000).unwrap();
@@ -172,8 +178,10 @@ fn an_invalid_block_cuts_the_sender_off_and_honest_peers_are_still_served() {
     assert!(matches!(sent_to(&f, &out, 2).as_slice(), [Message::Headers(h)] if h.len() == 1));
 }
 
+/// A transaction that can never be valid (here a signature that does not sign it) gets a
+/// `reject` with the reason, and its sender is cut off.
 #[test]
-fn an_invalid_transaction_gets_a_reject_with_the_reason() {
+fn an_invalid_transaction_gets_a_reject_and_its_sender_is_cut_off() {
     let mut f = fixture();
     handshake(&mut f, 1);
     let chain = f.node.chain().unwrap();
@@ -187,7 +195,10 @@ fn an_invalid_transaction_gets_a_reject_with_the_reason() {
     let txid = tx.txid();
     f.node.received(1, &Message::Tx(tx).to_frame(f.magic), NOW);
     let out = drain(&mut f);
-    assert!(disconnect_reason(&out, 1).is_none(), "a bad transaction is refused, not punished");
+    assert!(matches!(
+        disconnect_reason(&out, 1),
+        Some(DisconnectReason::InvalidTransaction(TxError::Input(InputError::BadSignature { .. })))
+    ));
     match sent_to(&f, &out, 1).as_slice() {
         [Message::Reject(reject)] => {
             assert_eq!(reject.item, Inventory::Tx(txid));
@@ -365,6 +376,105 @@ fn headers_with_the_wrong_difficulty_cut_the_sender_off() {
     ));
 }
 
+/// The test network with main's kind of difficulty rule: each block's bits follow its parent's
+/// solve time, so a header's bits can only be checked with its parent and grandparent.
+fn per_block_difficulty() -> ChainParams {
+    let difficulty = DifficultyRule::Asert { half_life_secs: 50, max_solve_time_secs: 500 };
+    ChainParams { difficulty, ..ChainParams::test() }
+}
+
+/// `n` blocks on the fixture's genesis, 1 s apart, as another node mined and accepted them;
+/// `last` may change the last template's header (its bits or time) before it is mined.
+fn their_headers(f: &Fixture, n: usize, last: impl Fn(&mut BlockHeader)) -> Vec<BlockHeader> {
+    let mut theirs = f.node.chain().unwrap().clone();
+    let mut headers = Vec::new();
+    for i in 0..n {
+        let now = 1_700_000_000 + i as u64 + 1;
+        let spec = TemplateSpec {
+            parent: theirs.tip(),
+            payee: f.owner.pubkey_hash,
+            now,
+            txs: vec![],
+            fees: Amount::ZERO,
+            message: vec![],
+        };
+        let mut template = build_template(&theirs, spec).unwrap();
+        if i + 1 == n {
+            last(&mut template.block.header);
+        }
+        let block = template.mine().unwrap();
+        headers.push(block.header);
+        // The altered last one may be refused: only its header is sent.
+        let _ = theirs.accept_block(block, now);
+    }
+    headers
+}
+
+/// Headers are checked against parents that are themselves only headers (pending, or earlier in
+/// the same message): the bits their solve times require, and the median time past.
+#[test]
+fn headers_are_checked_in_the_context_of_pending_parents() {
+    let mut f = fixture_on(per_block_difficulty());
+    handshake(&mut f, 1);
+    let good = their_headers(&f, 3, |_| {});
+    assert_ne!(good[2].bits, good[1].bits, "1 s solve times on a 5 s spacing move the target");
+    f.node.received(1, &Message::Headers(good.clone()).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    assert_eq!(disconnect_reason(&out, 1), None);
+    let wanted: Vec<Inventory> = good.iter().map(|h| Inventory::Block(h.block_hash())).collect();
+    assert!(sent_to(&f, &out, 1).contains(&Message::GetData(wanted)));
+
+    // The third header with its parent's bits instead of the rule's.
+    let mut f = fixture_on(per_block_difficulty());
+    handshake(&mut f, 1);
+    let lazy = their_headers(&f, 3, |h| h.bits = good[1].bits);
+    f.node.received(1, &Message::Headers(lazy).to_frame(f.magic), NOW);
+    assert_eq!(
+        disconnect_reason(&drain(&mut f), 1),
+        Some(DisconnectReason::InvalidBlock(BlockError::BadBits { expected: good[2].bits, found: good[1].bits }))
+    );
+
+    // The third header stamped at its median time past (of genesis, first and second: the
+    // first's time).
+    let mut f = fixture_on(per_block_difficulty());
+    handshake(&mut f, 1);
+    let median = good[0].time;
+    let old = their_headers(&f, 3, |h| h.time = median);
+    f.node.received(1, &Message::Headers(old).to_frame(f.magic), NOW);
+    assert_eq!(
+        disconnect_reason(&drain(&mut f), 1),
+        Some(DisconnectReason::InvalidBlock(BlockError::TimeTooOld { time: median, median }))
+    );
+}
+
+/// A peer still on main's first rules (its retired magic) is sent our `version` in its own
+/// magic, so that it learns we follow another chain, and is cut off with the reason.
+#[test]
+fn a_peer_on_retired_rules_learns_why_before_it_is_cut_off() {
+    let params = ChainParams::main();
+    let retired = params.retired_magics[0];
+    let mut f = fixture_on(params);
+    f.node.peer_connected(1, Direction::Inbound, "test://1".into(), NOW);
+    let genesis = BlockHash([7; 32]);
+    f.node.received(1, &version(genesis, 1001).to_frame(retired), NOW);
+    let out = drain(&mut f);
+    let answered = out.iter().find_map(|o| match o {
+        Output::Send { peer: 1, frame } => Message::from_frame(frame, retired).ok(),
+        _ => None,
+    });
+    let ours = f.node.chain().unwrap().genesis_hash();
+    assert!(matches!(&answered, Some(Message::Version(v)) if v.genesis == ours), "{answered:?}");
+    assert_eq!(disconnect_reason(&out, 1), Some(DisconnectReason::RetiredRules { magic: retired }));
+
+    // Any other magic is malformed, as before.
+    f.node.peer_connected(2, Direction::Inbound, "test://2".into(), NOW);
+    f.node.received(2, &version(genesis, 1002).to_frame([1, 2, 3, 4]), NOW);
+    assert!(matches!(
+        disconnect_reason(&drain(&mut f), 2),
+        Some(DisconnectReason::Malformed(ProtocolError::WrongMagic { .. }))
+    ));
+}
+
 /// A peer that was asked for blocks and delivers nothing for two minutes is dropped; one that
 /// keeps delivering is not.
 #[test]
@@ -502,7 +612,7 @@ fn a_peers_transaction_enters_the_mempool_once_the_shell_checked_it() {
 }
 
 /// A forged payment whose checks run in the shell is refused with the reason once the
-/// answers come, and its sender is not punished.
+/// answers come, and its sender is cut off.
 #[test]
 fn a_forged_transaction_checked_in_the_shell_gets_a_reject() {
     let (mut f, _, mut tx) = shell_checking_node();
@@ -512,7 +622,7 @@ fn a_forged_transaction_checked_in_the_shell_gets_a_reject() {
     f.node.received(1, &Message::Tx(tx).to_frame(f.magic), NOW);
     let checks = the_checks(&drain(&mut f));
     let out = answer(&mut f, checks);
-    assert!(disconnect_reason(&out, 1).is_none());
+    assert!(matches!(disconnect_reason(&out, 1), Some(DisconnectReason::InvalidTransaction(_))));
     match sent_to(&f, &out, 1).as_slice() {
         [Message::Reject(reject)] => {
             assert_eq!((reject.item, reject.code), (Inventory::Tx(txid), RejectCode::Invalid));
@@ -521,6 +631,112 @@ fn a_forged_transaction_checked_in_the_shell_gets_a_reject() {
         other => panic!("expected one reject, got {other:?}"),
     }
     assert!(f.node.mempool().is_empty());
+}
+
+/// A copy of a payment with a signature that does not sign it (same txid, another witness
+/// hash) costs its checks once: its sender is cut off, a repeat from another peer is refused
+/// with no check handed out, and the genuine payment is still taken.
+#[test]
+fn a_transaction_found_invalid_is_refused_unchecked_and_does_not_block_the_genuine_one() {
+    let (mut f, chain, genuine) = shell_checking_node();
+    handshake(&mut f, 2);
+    handshake(&mut f, 3);
+    let coins = f.node.mempool().spendable_coins(&chain, &f.owner.pubkey_hash);
+    let other =
+        PaymentRequest { from: f.owner, to: f.owner, amount: Amount::from_coins(4).unwrap(), fee: Amount::ZERO };
+    let other = build_payment(&f.keys, f.node.params(), &coins, &other).unwrap();
+    let mut bad_copy = genuine.clone();
+    if let (TxInputs::Spend(bad), TxInputs::Spend(theirs)) = (&mut bad_copy.inputs, &other.inputs) {
+        bad[0].signature = theirs[0].signature;
+    }
+    assert_eq!(bad_copy.txid(), genuine.txid());
+    assert_ne!(bad_copy.wtxid(), genuine.wtxid());
+
+    f.node.received(1, &Message::Tx(bad_copy.clone()).to_frame(f.magic), NOW);
+    let checks = the_checks(&drain(&mut f));
+    let out = answer(&mut f, checks);
+    assert!(matches!(disconnect_reason(&out, 1), Some(DisconnectReason::InvalidTransaction(_))));
+
+    f.node.received(2, &Message::Tx(bad_copy).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    assert!(!out.iter().any(|o| matches!(o, Output::Verify { .. })), "a known bad copy is not checked again");
+    assert_eq!(disconnect_reason(&out, 2), Some(DisconnectReason::KnownInvalidTransaction(genuine.txid())));
+    assert!(matches!(sent_to(&f, &out, 2).as_slice(), [Message::Reject(r)] if r.code == RejectCode::Invalid));
+
+    f.node.received(3, &Message::Tx(genuine.clone()).to_frame(f.magic), NOW);
+    let checks = the_checks(&drain(&mut f));
+    answer(&mut f, checks);
+    assert!(f.node.mempool().contains(&genuine.txid()));
+}
+
+/// A peer's transactions may cost at most its budget of signature checks (a burst of 15,000,
+/// then 1,000 a second): past it a transaction is not checked, its sender is told to send it
+/// later and is not cut off; the budget refills with time.
+#[test]
+fn a_peers_signature_checks_are_budgeted() {
+    let (mut f, chain, paid) = shell_checking_node();
+    let key = tabcoin_core::SecretKey::from_entropy([3; 32]);
+    let genesis_coin = f.node.mempool().spendable_coins(&chain, &f.owner.pubkey_hash)[0];
+    // A block that splits the genesis coin into 700 of the owner's outputs.
+    let owner = f.owner.pubkey_hash;
+    let fan_out = |n: usize, each: u64| -> Vec<tabcoin_core::TxOut> {
+        vec![tabcoin_core::TxOut { amount: Amount::from_base_units(each), pubkey_hash: owner }; n]
+    };
+    let mut split = tabcoin_core::Transaction {
+        version: 1,
+        inputs: TxInputs::Spend(vec![TxIn {
+            prev_out: genesis_coin.0,
+            pubkey: key.public_key(),
+            // A placeholder until `sign_all` signs.
+            signature: paid.spends()[0].signature,
+        }]),
+        outputs: fan_out(700, 1_000_000),
+    };
+    split.sign_all(&key, &[genesis_coin.1.amount]);
+    let block = mined_on(&chain, &f, vec![split.clone()]);
+    f.node.received(1, &Message::Block(block).to_frame(f.magic), NOW);
+    let out = drain(&mut f);
+    let out =
+        if out.iter().any(|o| matches!(o, Output::Verify { .. })) { answer(&mut f, the_checks(&out)) } else { out };
+    assert!(disconnect_reason(&out, 1).is_none());
+    assert_eq!(f.node.chain().unwrap().height(), 1);
+
+    // Payments each spending all 700 outputs: 700 checks apiece.
+    let spend_all = |i: u64| {
+        let mut tx = tabcoin_core::Transaction {
+            version: 1,
+            inputs: TxInputs::Spend(
+                (0..700u32)
+                    .map(|vout| TxIn {
+                        prev_out: tabcoin_core::OutPoint { txid: split.txid(), vout },
+                        pubkey: key.public_key(),
+                        signature: split.spends()[0].signature,
+                    })
+                    .collect(),
+            ),
+            outputs: fan_out(1, 600_000_000 - i),
+        };
+        tx.sign_all(&key, &vec![Amount::from_base_units(1_000_000); 700]);
+        tx
+    };
+    let mut handed_out = 0;
+    for i in 0..22 {
+        f.node.received(1, &Message::Tx(spend_all(i)).to_frame(f.magic), NOW);
+        let out = drain(&mut f);
+        assert!(disconnect_reason(&out, 1).is_none());
+        if out.iter().any(|o| matches!(o, Output::Verify { .. })) {
+            handed_out += 1;
+        } else {
+            match sent_to(&f, &out, 1).as_slice() {
+                [Message::Reject(r)] => assert!(r.code == RejectCode::Policy && r.reason.contains("again later")),
+                other => panic!("expected a reject, got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(handed_out, 15_000 / 700, "as many as the burst covers");
+    // A second later 1,000 more checks are allowed: one more payment of 700.
+    f.node.received(1, &Message::Tx(spend_all(22)).to_frame(f.magic), NOW + 1_000);
+    the_checks(&drain(&mut f));
 }
 
 /// A payment spending the change of one still being checked waits for it, then is checked
@@ -578,6 +794,7 @@ fn a_double_spend_checked_at_the_same_time_is_refused_after_its_checks() {
 #[test]
 fn transactions_waiting_for_checks_are_bounded() {
     let (mut f, _, mut tx) = shell_checking_node();
+    handshake(&mut f, 2);
     // About 100 kB each: the change split into many outputs of one base unit.
     let unit = tabcoin_core::TxOut { amount: Amount::from_base_units(1), pubkey_hash: f.owner.pubkey_hash };
     tx.outputs[1].amount = tx.outputs[1].amount.checked_sub(Amount::from_base_units(10_000)).unwrap();
@@ -615,10 +832,10 @@ fn transactions_waiting_for_checks_are_bounded() {
     assert_eq!(ignored, variants.len() - fit);
     assert!(disconnect_reason(&out, 1).is_none() && sent_to(&f, &out, 1).is_empty());
 
-    // One answered (forged: refused), and room for one more.
+    // One answered (forged: refused, its sender cut off), and room for one more.
     f.node.signatures_verified(handed_out[0], &[false], NOW);
-    drain(&mut f);
-    f.node.received(1, &Message::Tx(variants[fit].clone()).to_frame(f.magic), NOW + 10_000);
+    assert!(disconnect_reason(&drain(&mut f), 1).is_some());
+    f.node.received(2, &Message::Tx(variants[fit].clone()).to_frame(f.magic), NOW + 10_000);
     the_checks(&drain(&mut f));
 }
 

@@ -72,8 +72,22 @@ fn unrequested_transactions_are_limited_and_requested_ones_are_not() {
     let (mut node, blocks) = setup(2);
     join(&mut node, 1, 0, Work::ZERO);
     drain(&mut node);
-    let requested = blocks[0].txs[0].clone();
-    let unasked = blocks[1].txs[0].clone();
+    // Payments of coins that do not exist: refused (perhaps the sender knows a block we do
+    // not), never proof that the sender misbehaves.
+    let spending_nothing = |n: u8| {
+        let key = SecretKey::from_entropy([n; 32]);
+        tabcoin_core::Transaction {
+            version: 1,
+            inputs: tabcoin_core::tx::TxInputs::Spend(vec![tabcoin_core::TxIn {
+                prev_out: tabcoin_core::OutPoint { txid: Txid([n; 32]), vout: 0 },
+                pubkey: key.public_key(),
+                signature: key.sign_digest(&[n; 32]),
+            }]),
+            outputs: blocks[0].txs[0].outputs.clone(),
+        }
+    };
+    let requested = spending_nothing(1);
+    let unasked = spending_nothing(2);
     node.received(1, &frame(Message::Inv(vec![Inventory::Tx(requested.txid())])), NOW);
     assert!(sent(&drain(&mut node), 1).contains(&Message::GetData(vec![Inventory::Tx(requested.txid())])));
     for _ in 0..200 {
@@ -82,7 +96,7 @@ fn unrequested_transactions_are_limited_and_requested_ones_are_not() {
     node.received(1, &frame(Message::Tx(requested)), NOW);
     let out = drain(&mut node);
     assert!(disconnected(&out).is_empty(), "200 unasked and one asked-for transaction are allowed");
-    assert_eq!(sent(&out, 1).iter().filter(|m| matches!(m, Message::Reject(_))).count(), 201, "each coinbase refused");
+    assert_eq!(sent(&out, 1).iter().filter(|m| matches!(m, Message::Reject(_))).count(), 201, "each refused");
     node.received(1, &frame(Message::Tx(unasked)), NOW);
     assert_eq!(disconnected(&drain(&mut node)), vec![DisconnectReason::Misbehaving("unrequested transaction flood")]);
 }

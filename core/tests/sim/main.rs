@@ -2,6 +2,7 @@
 //! many nodes with competing miners and partitions, and crashes.
 
 mod adversary;
+mod difficulty;
 mod harness;
 mod limits;
 mod sync;

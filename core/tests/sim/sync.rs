@@ -102,26 +102,32 @@ fn blocks_are_fetched_from_another_peer_when_the_header_source_leaves() {
     assert_eq!(node.chain().unwrap().height(), 3);
 }
 
-/// A block too far ahead of the node's clock is not held against its sender, and is fetched
-/// again once the clock has caught up.
+/// A header (and its block) too far ahead of the node's clock is not kept, nor held against
+/// its sender; once the clock has caught up, the node asks for headers again and fetches it.
 #[test]
-fn a_block_from_the_future_is_fetched_again_later() {
+fn a_block_from_the_future_is_fetched_once_the_clock_caught_up() {
     let (mut node, blocks) = setup(1);
     // Further before the block's time than the test network's bound (7,200 s).
     let early = (u64::from(blocks[0].header.time) - 7_300) * 1000;
     let block = &blocks[0];
+    let wanted = Message::GetData(vec![Inventory::Block(block.block_hash())]);
     join_at(&mut node, 1, 1, Work::from_be_bytes([0xff; 32]), early);
     drain(&mut node);
     node.received(1, &frame(Message::Headers(vec![block.header])), early);
-    drain(&mut node);
+    let out = drain(&mut node);
+    assert!(!out.iter().any(|o| matches!(o, Output::Disconnect { .. })));
+    assert!(!sent(&out, 1).contains(&wanted), "a header from the future was kept");
     node.received(1, &frame(Message::Block(block.clone())), early);
     let out = drain(&mut node);
     assert!(!out.iter().any(|o| matches!(o, Output::Disconnect { .. })));
     assert_eq!(node.chain().unwrap().height(), 0);
-    node.tick(early + 61_000);
-    let again = sent(&drain(&mut node), 1);
-    assert!(again.contains(&Message::GetData(vec![Inventory::Block(block.block_hash())])), "{again:?}");
-    node.received(1, &frame(Message::Block(block.clone())), early + 200_000);
+    let caught_up = early + 131_000;
+    node.tick(caught_up);
+    let asked = sent(&drain(&mut node), 1);
+    assert!(asked.iter().any(|m| matches!(m, Message::GetHeaders(_))), "{asked:?}");
+    node.received(1, &frame(Message::Headers(vec![block.header])), caught_up);
+    assert!(sent(&drain(&mut node), 1).contains(&wanted));
+    node.received(1, &frame(Message::Block(block.clone())), caught_up);
     assert_eq!(node.chain().unwrap().height(), 1);
 }
 
