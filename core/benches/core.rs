@@ -91,6 +91,40 @@ fn signature_verification(c: &mut Criterion) {
         b.iter_batched(|| tx.clone(), |mut t| t.sign_all(black_box(&alice), &[spent[0].amount]), BatchSize::SmallInput)
     });
     group.finish();
+
+    // A block at the limit of signature checks, each input its own payment with its own key:
+    // what a validator falling back to core's P-256 spends on one core (the limit is set so
+    // that this stays within a quarter of the 5 s block interval).
+    let checks = ChainParams::main().max_block_signature_checks;
+    let payments: Vec<(Transaction, [TxOut; 1])> = (0..checks)
+        .map(|i| {
+            let owner = SecretKey::from_entropy({
+                let mut entropy = [7u8; 32];
+                entropy[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                entropy
+            });
+            let spent =
+                [TxOut { amount: Amount::from_coins(1).unwrap(), pubkey_hash: owner.public_key().pubkey_hash() }];
+            let mut payment = tx.clone();
+            if let TxInputs::Spend(inputs) = &mut payment.inputs {
+                inputs[0].prev_out = OutPoint { txid: tabcoin_core::Txid([3; 32]), vout: i as u32 };
+            }
+            payment.outputs = vec![spent[0]];
+            payment.sign_all(&owner, &[spent[0].amount]);
+            (payment, spent)
+        })
+        .collect();
+    let mut group = c.benchmark_group("block_signatures");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(checks as u64));
+    group.bench_function(format!("verify_{checks}_inputs_one_core"), |b| {
+        b.iter(|| {
+            for (payment, spent) in &payments {
+                black_box(payment).verify_inputs(black_box(spent)).unwrap();
+            }
+        })
+    });
+    group.finish();
 }
 
 /// A chain of `height` coinbase-only blocks on the test network (with halvings too rare to

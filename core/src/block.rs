@@ -8,8 +8,12 @@ use crate::tx::Transaction;
 
 /// Most transactions a block may declare when decoded (its size limit binds earlier).
 pub const MAX_BLOCK_TXS: usize = 1_000_000;
-/// The smallest encoded transaction: version, kind, and two empty lists.
-const MIN_TX_BYTES: usize = 4 + 1 + 1 + 1;
+/// The smallest transaction that can be valid: a coinbase with an empty message and one output
+/// (version 4, kind 1, height 4, extra nonce 8, witness root 32, message length 1, one output
+/// 1 + 28). Every spend is larger (an input alone is 133 bytes). Bounding a block's declared
+/// count by it keeps a block of tiny, never-valid transactions from decoding into many times
+/// its size in memory before any rule is checked.
+pub const MIN_TX_BYTES: usize = 4 + 1 + 4 + 8 + 32 + 1 + 1 + 28;
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Block {
@@ -58,7 +62,15 @@ impl Encoding for Block {
     }
 
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Block { header: BlockHeader::decode_from(r)?, txs: r.list("transactions", MAX_BLOCK_TXS, MIN_TX_BYTES)? })
+        let header = BlockHeader::decode_from(r)?;
+        let count = r.list_len("transactions", MAX_BLOCK_TXS, MIN_TX_BYTES)?;
+        // Reserved whole: the count is bounded by the bytes left, and growing by doubling would
+        // hold both the old and the new list at once.
+        let mut txs = Vec::with_capacity(count);
+        for _ in 0..count {
+            txs.push(Transaction::decode_from(r)?);
+        }
+        Ok(Block { header, txs })
     }
 }
 
@@ -89,8 +101,33 @@ pub(crate) mod tests {
                     bits: CompactTarget(bits),
                     nonce,
                 },
-                txs,
+                // Each at least as long as the smallest transaction that can be valid, as a
+                // block's decoder requires.
+                txs: txs
+                    .into_iter()
+                    .map(|mut tx: crate::tx::Transaction| {
+                        while tx.encoded_len() < MIN_TX_BYTES {
+                            tx.outputs.push(crate::tx::TxOut {
+                                amount: crate::amount::Amount::ZERO,
+                                pubkey_hash: crate::hash::PubKeyHash([0; 20]),
+                            });
+                        }
+                        tx
+                    })
+                    .collect(),
             })
+    }
+
+    #[test]
+    fn more_transactions_than_could_be_valid_in_the_bytes_are_refused_before_decoding() {
+        // The header, a count of 1,000 and 1,000 seven-byte transactions (version, kind, two
+        // empty lists): never valid, and 1,000 of them need 79,000 bytes to be.
+        let mut bytes = vec![0u8; 80];
+        crate::encode::write_compact_size(&mut bytes, 1_000);
+        for _ in 0..1_000 {
+            bytes.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0]);
+        }
+        assert!(matches!(Block::from_bytes(&bytes), Err(DecodeError::UnexpectedEnd { needed: 79_000, .. })));
     }
 
     proptest! {

@@ -5,7 +5,7 @@
 //! can be restored from what was committed ([`ChainState::load`]).
 
 use core::fmt;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::amount::Amount;
 use crate::block::Block;
@@ -16,6 +16,7 @@ use crate::header::BlockHeader;
 use crate::params::ChainParams;
 use crate::params::Network;
 use crate::pow::{CompactTarget, Work};
+use crate::recent::RecentSet;
 use crate::sigcheck::{Deferred, SignatureMode, VerifiedTxs, deferred};
 use crate::sort;
 use crate::store::{IndexRecord, META_RULES, META_TIP, MemoryStore, Table, WriteBatch, outpoint_key};
@@ -25,8 +26,9 @@ use crate::validation::{BlockError, TxError, check_block, check_header_time, med
 
 /// Blocks whose time feeds the median-time-past rule.
 const MEDIAN_TIME_SPAN: usize = 11;
-/// Hashes remembered as invalid before the memory is cleared (a bound against floods).
-const MAX_REMEMBERED_INVALID: usize = 10_000;
+/// Hashes remembered as invalid; past it the least recently seen is forgotten (a bound
+/// against floods that can not wipe the memory of a block sent again and again).
+pub const MAX_REMEMBERED_INVALID: usize = 50_000;
 
 /// What the node knows of a block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -151,7 +153,9 @@ pub struct ChainState {
     blocks: HashMap<BlockHash, Block>,
     undo: HashMap<BlockHash, BlockUndo>,
     utxos: UtxoSet,
-    invalid: HashSet<BlockHash>,
+    invalid: RecentSet<BlockHash>,
+    /// Each stored block's children: what marking a branch invalid walks.
+    children: HashMap<BlockHash, Vec<BlockHash>>,
     tx_index: HashMap<Txid, TxLocation>,
     history: HashMap<PubKeyHash, Vec<HistoryEntry>>,
 }
@@ -165,7 +169,8 @@ impl ChainState {
             blocks: HashMap::new(),
             undo: HashMap::new(),
             utxos: UtxoSet::new(),
-            invalid: HashSet::new(),
+            invalid: RecentSet::new(MAX_REMEMBERED_INVALID),
+            children: HashMap::new(),
             tx_index: HashMap::new(),
             history: HashMap::new(),
         }
@@ -357,37 +362,46 @@ impl ChainState {
 
     /// Records a block that failed in a way that proves its hash invalid.
     fn remember_invalid(&mut self, hash: BlockHash) {
-        if self.invalid.len() >= MAX_REMEMBERED_INVALID {
-            self.invalid.clear();
-        }
         self.invalid.insert(hash);
     }
 
-    /// Remembers `failed` as invalid, and every block stored above it.
+    /// Remembers `failed` as invalid, and every block stored above it: a walk over the
+    /// branch's children, costing the branch, not the whole index.
     fn remember_invalid_branch(&mut self, failed: BlockHash) {
-        let descendants: Vec<BlockHash> = match self.index.get(&failed) {
-            Some(info) => {
-                let height = info.height;
-                self.index
-                    .values()
-                    .filter(|i| i.height > height)
-                    .filter(|i| self.ancestor(&i.hash, height).map(|a| a.hash) == Some(failed))
-                    .map(|i| i.hash)
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        self.remember_invalid(failed);
-        for hash in descendants {
+        let mut stack = vec![failed];
+        while let Some(hash) = stack.pop() {
             self.remember_invalid(hash);
+            if let Some(children) = self.children.get(&hash) {
+                stack.extend(children.iter().copied());
+            }
         }
+    }
+
+    fn add_to_index(&mut self, info: BlockInfo) {
+        if info.height > 0 {
+            self.children.entry(info.header.prev_blockhash).or_default().push(info.hash);
+        }
+        self.index.insert(info.hash, info);
+    }
+
+    /// Forgets a block that was not kept.
+    fn remove_from_index(&mut self, hash: &BlockHash) {
+        if let Some(info) = self.index.remove(hash)
+            && let Some(siblings) = self.children.get_mut(&info.header.prev_blockhash)
+        {
+            siblings.retain(|child| child != hash);
+            if siblings.is_empty() {
+                self.children.remove(&info.header.prev_blockhash);
+            }
+        }
+        self.blocks.remove(hash);
     }
 
     fn store_block(&mut self, info: BlockInfo, block: Block, batch: &mut WriteBatch) {
         let record = IndexRecord { header: info.header, height: info.height, has_data: true };
         batch.put(Table::Index, info.hash.0.to_vec(), record.to_bytes());
         batch.put(Table::Blocks, info.hash.0.to_vec(), block.to_bytes());
-        self.index.insert(info.hash, info);
+        self.add_to_index(info);
         self.blocks.insert(info.hash, block);
     }
 
@@ -434,7 +448,7 @@ impl ChainState {
         mode: SignatureMode<'_>,
     ) -> Result<BlockAccepted, BlockError> {
         let hash = block.block_hash();
-        if self.invalid.contains(&hash) {
+        if self.invalid.touch(&hash) {
             return Err(BlockError::KnownInvalid);
         }
         if self.index.get(&hash).is_some_and(|i| i.has_data) {
@@ -458,8 +472,7 @@ impl ChainState {
             Ok(()) => Ok(accepted),
             Err((failed, error)) => {
                 // The block is not kept: it is invalid or descends from an invalid block.
-                self.index.remove(&hash);
-                self.blocks.remove(&hash);
+                self.remove_from_index(&hash);
                 if error.proves_hash_invalid() {
                     self.remember_invalid(hash);
                     self.remember_invalid_branch(failed);
@@ -729,10 +742,13 @@ impl ChainState {
             let Some(chain_work) = parent_work.and_then(|w| w.checked_add(&work)) else {
                 continue;
             };
-            state.index.insert(
+            state.add_to_index(BlockInfo {
                 hash,
-                BlockInfo { hash, header: record.header, height: record.height, chain_work, has_data: record.has_data },
-            );
+                header: record.header,
+                height: record.height,
+                chain_work,
+                has_data: record.has_data,
+            });
         }
 
         for (key, value) in store.iter(Table::Blocks) {

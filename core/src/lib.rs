@@ -25,6 +25,7 @@ pub mod params;
 pub mod pow;
 pub mod protocol;
 pub mod query;
+pub mod recent;
 pub mod sigcheck;
 mod sort;
 pub mod store;

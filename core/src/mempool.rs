@@ -534,18 +534,24 @@ impl Mempool {
         (Amount::from_base_units(incoming), Amount::from_base_units(outgoing))
     }
 
-    /// Transactions for a block of at most `max_bytes`: highest fee rate first, a transaction
-    /// only after its unconfirmed parents, so the list is in an order a block can hold.
-    pub fn select_for_block(&self, max_bytes: usize) -> Vec<&MempoolEntry> {
+    /// Transactions for a block of at most `max_bytes` and `max_signature_checks` inputs:
+    /// highest fee rate first, a transaction only after its unconfirmed parents, so the list
+    /// is in an order a block can hold.
+    pub fn select_for_block(&self, max_bytes: usize, max_signature_checks: usize) -> Vec<&MempoolEntry> {
         let mut candidates: Vec<&MempoolEntry> = self.entries.values().collect();
         sort::sort_by_key(&mut candidates, |e| (std::cmp::Reverse(e.fee_rate), e.sequence));
         let mut chosen: Vec<&MempoolEntry> = Vec::new();
         let mut included: HashSet<Txid> = HashSet::new();
         let mut bytes = 0usize;
+        let mut checks = 0usize;
         loop {
             let mut progress = false;
             for entry in &candidates {
-                if included.contains(&entry.txid) || bytes + entry.bytes > max_bytes {
+                let inputs = entry.tx.spends().len();
+                if included.contains(&entry.txid)
+                    || bytes + entry.bytes > max_bytes
+                    || checks + inputs > max_signature_checks
+                {
                     continue;
                 }
                 let parents_in = entry
@@ -556,6 +562,7 @@ impl Mempool {
                 if parents_in {
                     included.insert(entry.txid);
                     bytes += entry.bytes;
+                    checks += inputs;
                     chosen.push(entry);
                     progress = true;
                 }

@@ -96,6 +96,10 @@ pub struct ChainParams {
     /// Mempool policy: the least fee rate accepted and relayed.
     pub min_relay_fee_rate: FeeRate,
     pub max_block_bytes: usize,
+    /// Signature checks (inputs spending coins) a block may carry: a full block must check in
+    /// a quarter of the block interval with core's own P-256 on one core (docs/BENCHMARKS.md),
+    /// for every validator that falls back to it.
+    pub max_block_signature_checks: usize,
     pub max_tx_bytes: usize,
     /// Mempool policy: total bytes held before evicting by fee rate.
     pub max_mempool_bytes: usize,
@@ -137,6 +141,9 @@ impl ChainParams {
             coinbase_maturity: 0,
             min_relay_fee_rate: FeeRate(0),
             max_block_bytes: 2_000_000,
+            // 2,500 verifies at 428 µs each (core's P-256, one core of a 2-core CI machine):
+            // 1.07 s, within a quarter of the 5 s block interval.
+            max_block_signature_checks: 2_500,
             max_tx_bytes: 100_000,
             max_mempool_bytes: 20_000_000,
             max_mempool_chain_depth: 25,

@@ -164,7 +164,8 @@ pub fn block_template(
     message: Vec<u8>,
 ) -> Result<BlockTemplate, TemplateError> {
     let params = chain.params();
-    let entries = mempool.select_for_block(params.max_block_bytes.saturating_sub(COINBASE_RESERVE));
+    let entries = mempool
+        .select_for_block(params.max_block_bytes.saturating_sub(COINBASE_RESERVE), params.max_block_signature_checks);
     let fees = entries.iter().fold(Amount::ZERO, |sum, e| sum.checked_add(e.fee).unwrap_or(sum));
     let spec = TemplateSpec {
         parent: chain.tip(),

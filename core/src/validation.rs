@@ -134,6 +134,11 @@ pub enum BlockError {
         bytes: usize,
         max: usize,
     },
+    /// More inputs (each a signature to check) than a block may carry.
+    TooManySignatureChecks {
+        count: usize,
+        max: usize,
+    },
     /// Two transactions of the block spend the same output.
     DoubleSpend(OutPoint),
     Tx {
@@ -196,6 +201,9 @@ impl fmt::Display for BlockError {
             BlockError::DuplicateTx(txid) => write!(f, "transaction {txid} appears twice"),
             BlockError::TooLarge { bytes, max } => {
                 write!(f, "the block is {bytes} bytes, more than {max}")
+            }
+            BlockError::TooManySignatureChecks { count, max } => {
+                write!(f, "the block's transactions have {count} inputs to check, more than {max}")
             }
             BlockError::DoubleSpend(op) => write!(f, "output {op} is spent twice in the block"),
             BlockError::Tx { index, txid, error } => {
@@ -332,6 +340,10 @@ pub fn check_block(block: &Block, params: &ChainParams) -> Result<(), BlockError
     let bytes = block.encoded_len();
     if bytes > params.max_block_bytes {
         return Err(BlockError::TooLarge { bytes, max: params.max_block_bytes });
+    }
+    let checks: usize = block.txs.iter().map(|tx| tx.spends().len()).sum();
+    if checks > params.max_block_signature_checks {
+        return Err(BlockError::TooManySignatureChecks { count: checks, max: params.max_block_signature_checks });
     }
     let mut txids = HashSet::with_capacity(block.txs.len());
     let mut spent = HashSet::new();

@@ -1452,7 +1452,7 @@ impl Node {
             self.disconnect(peer, DisconnectReason::Misbehaving("unrequested transaction flood"));
             return;
         }
-        if self.rejects.contains(&tx.wtxid()) {
+        if self.rejects.seen_again(&tx.wtxid()) {
             let reason = "the transaction was already found invalid".to_string();
             self.send(peer, &Message::Reject(Reject { item: Inventory::Tx(txid), code: RejectCode::Invalid, reason }));
             self.disconnect(peer, DisconnectReason::KnownInvalidTransaction(txid));

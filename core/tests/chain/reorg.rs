@@ -140,7 +140,7 @@ proptest! {
                     let idx = made.len().saturating_sub(1 + usize::from(back));
                     let parent = made[idx];
                     let txs: Vec<Transaction> = if parent == t.chain.tip() {
-                        t.mempool.select_for_block(usize::MAX).into_iter().take(usize::from(payments)).map(|e| e.tx.clone()).collect()
+                        t.mempool.select_for_block(usize::MAX, usize::MAX).into_iter().take(usize::from(payments)).map(|e| e.tx.clone()).collect()
                     } else {
                         Vec::new()
                     };
@@ -156,7 +156,7 @@ proptest! {
         t.assert_consistent();
         // Mempool entries are all still valid against the chain: mining them all succeeds.
         let tip = t.chain.tip();
-        let everything: Vec<Transaction> = t.mempool.select_for_block(usize::MAX).into_iter().map(|e| e.tx.clone()).collect();
+        let everything: Vec<Transaction> = t.mempool.select_for_block(usize::MAX, usize::MAX).into_iter().map(|e| e.tx.clone()).collect();
         let block = t.block_on(tip, &key(7), everything);
         prop_assert!(t.accept(block).is_ok());
     }

@@ -375,6 +375,30 @@ fn blocks_and_transactions_over_the_size_limits_are_rejected() {
     assert_eq!(t.accept(block.clone()), Err(BlockError::TooLarge { bytes: block.encoded_len(), max: 400 }));
 }
 
+/// A block may carry at most `max_block_signature_checks` inputs (each a signature to check):
+/// one more is refused before any signature is checked, and a miner's template stops short.
+#[test]
+fn blocks_with_more_signature_checks_than_the_limit_are_rejected() {
+    let params = ChainParams { max_block_signature_checks: 2, ..ChainParams::test() };
+    let mut t = TestChain::with_params(params, &key(1));
+    // Three payments of one input each, from three coins.
+    t.mine(&key(2));
+    t.mine(&key(3));
+    let a = t.pay(&key(1), &key(4), coins(1), Amount::ZERO);
+    let b = t.pay(&key(2), &key(4), coins(1), Amount::ZERO);
+    let c = t.pay(&key(3), &key(4), coins(1), Amount::ZERO);
+    let block = t.block_with(&key(5), vec![a.clone(), b.clone(), c.clone()]);
+    assert_eq!(t.accept(block), Err(BlockError::TooManySignatureChecks { count: 3, max: 2 }));
+
+    for tx in [a, b, c] {
+        t.submit(tx).unwrap();
+    }
+    let template =
+        tabcoin_core::template::block_template(&t.chain, &t.mempool, owner(&key(5)), t.now + 5, vec![]).unwrap();
+    assert_eq!(template.block.txs.len(), 3, "the coinbase and two payments");
+    t.accept(template.mine().unwrap()).unwrap();
+}
+
 #[test]
 fn amounts_out_of_range_are_rejected() {
     let mut t = chain();
@@ -594,4 +618,30 @@ fn a_real_header_with_tampered_transactions_does_not_condemn_the_block() {
         assert!(!t.chain.is_known_invalid(&real.block_hash()));
     }
     t.accept(real).unwrap();
+}
+
+/// The memory of invalid blocks is bounded but is not wiped by a flood: after 12,000 other
+/// invalid blocks (more than the old memory held before it was cleared whole) a bad block
+/// sent again is still known, and refused without being checked again.
+#[test]
+fn a_flood_of_invalid_blocks_does_not_make_a_known_bad_one_forgotten() {
+    let mut t = chain();
+    let lying_height = |t: &mut TestChain, claimed: u32| {
+        let mut block = t.block_with(&key(2), vec![]);
+        if let TxInputs::Coinbase(cb) = &mut block.txs[0].inputs {
+            cb.height = claimed;
+        }
+        recommit_and_mine(block)
+    };
+    let bad = lying_height(&mut t, 7);
+    assert_eq!(t.accept(bad.clone()), Err(BlockError::BadCoinbaseHeight { expected: 1, found: 7 }));
+    for claimed in 0..12_000 {
+        let flood = lying_height(&mut t, 1_000 + claimed);
+        assert!(matches!(t.accept(flood), Err(BlockError::BadCoinbaseHeight { .. })));
+        if claimed % 1_000 == 0 {
+            // The bad block is sent again now and then, as an attacker would to make it cost.
+            assert_eq!(t.accept(bad.clone()), Err(BlockError::KnownInvalid));
+        }
+    }
+    assert_eq!(t.accept(bad), Err(BlockError::KnownInvalid));
 }
