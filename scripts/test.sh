@@ -86,9 +86,9 @@ cargo test -p tabcoin-ecdsa --target wasm32-unknown-unknown
 step "building the page (www/pkg) for the end-to-end tests"
 build_page
 
-step "the page's wasm within its budget: under 150,000 bytes gzipped (DESIGN.md section 7)"
+step "the page's wasm within its budget: under 180,000 bytes gzipped (docs/BENCHMARKS.md)"
 page_wasm_gzipped=$(wc -c <www/pkg/tabcoin_web_bg.wasm.gz)
-if [ "$page_wasm_gzipped" -ge 150000 ]; then
+if [ "$page_wasm_gzipped" -ge 180000 ]; then
   echo "the page's wasm is $page_wasm_gzipped bytes gzipped, over its budget (docs/BENCHMARKS.md: what it is made of)" >&2
   exit 1
 fi

@@ -115,7 +115,7 @@ pub async fn tip(State(state): State<AppState>) -> Response {
             "height": chain.height(),
             "work": chain.tip_work().to_string(),
             "best_header_height": sync.best_header_height,
-            "blocks_to_fetch": sync.pending_headers,
+            "blocks_to_fetch": sync.to_fetch,
         })
     })
     .await

@@ -369,7 +369,7 @@ impl PageNode {
             let sync = n.sync_status();
             let height = n.chain().map_or(0, ChainState::height);
             let best = peers.iter().map(|p| p.best_height).chain([sync.best_header_height, height]).max().unwrap_or(0);
-            (peers, n.mempool().len(), best, sync.pending_headers > 0 || sync.awaiting_signatures > 0)
+            (peers, n.mempool().len(), best, sync.to_fetch > 0 || sync.awaiting_signatures > 0)
         });
         let mining = node.mining();
         let status = Status {

@@ -46,6 +46,14 @@ pub(super) const UNREQUESTED_BLOCKS_PER_SECOND: u64 = 1;
 /// transaction past it is not checked (its sender is told to send it later).
 pub(super) const SIGNATURE_CHECKS_BURST: u64 = 15_000;
 pub(super) const SIGNATURE_CHECKS_PER_SECOND: u64 = 1_000;
+/// `headers` messages a peer may send that answer no `getheaders` of ours (honest peers send
+/// none; a few may cross with a reconnection).
+pub(super) const UNREQUESTED_HEADERS_BURST: u64 = 8;
+pub(super) const UNREQUESTED_HEADERS_PER_SECOND: u64 = 1;
+/// `getheaders` a peer may send: each may cost us 2,000 headers (160 KB). A syncing peer asks
+/// once per answer, so a burst covers a long sync's start and the rate its pace.
+pub(super) const GETHEADERS_BURST: u64 = 100;
+pub(super) const GETHEADERS_PER_SECOND: u64 = 10;
 /// Transactions asked of one peer and not yet delivered: bounds what its `inv` can make us
 /// request.
 pub(super) const MAX_TXS_ASKED_PER_PEER: usize = 10_000;
@@ -57,6 +65,8 @@ pub(super) struct FloodGuard {
     pub(super) unrequested_txs: TokenBucket,
     pub(super) unrequested_blocks: TokenBucket,
     pub(super) signature_checks: TokenBucket,
+    pub(super) unrequested_headers: TokenBucket,
+    pub(super) getheaders: TokenBucket,
 }
 
 impl FloodGuard {
@@ -66,6 +76,8 @@ impl FloodGuard {
             unrequested_txs: TokenBucket::full(UNREQUESTED_TX_BURST, UNREQUESTED_TX_PER_SECOND, now_ms),
             unrequested_blocks: TokenBucket::full(UNREQUESTED_BLOCK_BURST, UNREQUESTED_BLOCKS_PER_SECOND, now_ms),
             signature_checks: TokenBucket::full(SIGNATURE_CHECKS_BURST, SIGNATURE_CHECKS_PER_SECOND, now_ms),
+            unrequested_headers: TokenBucket::full(UNREQUESTED_HEADERS_BURST, UNREQUESTED_HEADERS_PER_SECOND, now_ms),
+            getheaders: TokenBucket::full(GETHEADERS_BURST, GETHEADERS_PER_SECOND, now_ms),
         }
     }
 }

@@ -77,7 +77,10 @@ const MAX_VERIFY_BATCH_BLOCKS: usize = 256;
 /// Runs out for checking at once: while the shell checks one, the node connects another.
 const MAX_VERIFICATIONS: usize = 2;
 /// Headers known but not yet downloaded.
-const MAX_PENDING_HEADERS: usize = 1_000_000;
+const MAX_PENDING_HEADERS: usize = 400_000;
+/// Pending headers one peer may have sent: we ask for no more past it (until its blocks
+/// connect), and a peer that sends more anyway is cut off.
+const MAX_PENDING_HEADERS_PER_PEER: usize = 40_000;
 /// Bytes of peers' transactions held while the shell checks their signatures (and of their
 /// children waiting for them); beyond it new ones are ignored, not counted against the peer.
 const MAX_TX_CHECK_BYTES: usize = 8 * 1024 * 1024;
@@ -105,6 +108,8 @@ pub struct NodeConfig {
 pub struct SyncStatus {
     /// Headers received whose blocks are not connected yet.
     pub pending_headers: usize,
+    /// Of those, the ones on branches with more work than ours: blocks still to fetch.
+    pub to_fetch: usize,
     /// Of those, blocks no peer is being asked for right now.
     pub wanted: usize,
     pub in_flight: usize,
@@ -144,6 +149,10 @@ struct Peer {
     sync_from: Option<BlockHash>,
     /// When we last asked it for headers.
     headers_asked_ms: u64,
+    /// `getheaders` sent to it and not answered yet: a `headers` beyond them is unsolicited.
+    headers_requested: u32,
+    /// Asking it for more headers waits until its pending headers' blocks connect.
+    headers_paused: bool,
     /// Blocks it answered `notfound` for: not asked of it again (it may be on another branch
     /// at the same height).
     lacks: HashSet<BlockHash>,
@@ -223,6 +232,15 @@ struct BlockCheck {
     batch: SignatureBatch,
 }
 
+/// What to do with a queued block.
+enum Fetch {
+    /// Stored, held or no longer wanted: drop it from the queue.
+    Done,
+    From(PeerId),
+    /// No peer can serve it now: keep it queued.
+    NotNow,
+}
+
 /// The node state machine.
 pub struct Node {
     config: NodeConfig,
@@ -242,7 +260,6 @@ pub struct Node {
     /// Peers' transactions found invalid for good: a repeat is refused unchecked.
     rejects: RecentRejects,
     /// Bodies to fetch, in the order their headers came.
-    wanted: VecDeque<BlockHash>,
     best_header_height: u32,
     /// Blocks whose parent is missing, with the peer that sent each.
     orphans: LiteMap<BlockHash, (Block, Option<PeerId>)>,
@@ -300,7 +317,6 @@ impl Node {
             last_chain_query_ms: 0,
             pending_headers: PendingHeaders::default(),
             rejects: RecentRejects::default(),
-            wanted: VecDeque::new(),
             best_header_height: 0,
             orphan_bytes: 0,
             deferred: Vec::new(),
@@ -372,7 +388,8 @@ impl Node {
     pub fn sync_status(&self) -> SyncStatus {
         SyncStatus {
             pending_headers: self.pending_headers.len(),
-            wanted: self.wanted.len(),
+            to_fetch: self.pending_headers.to_fetch(),
+            wanted: self.pending_headers.wanted(),
             in_flight: self.peers.values().map(|p| p.in_flight.len()).sum(),
             orphans: self.orphans.len(),
             awaiting_signatures: self.verify_queue.len()
@@ -417,6 +434,7 @@ impl Node {
     fn disconnect(&mut self, peer: PeerId, reason: DisconnectReason) {
         if let Some(state) = self.peers.remove(&peer) {
             self.release_in_flight(state.in_flight.into_iter().map(|(hash, _)| hash));
+            self.forget_headers_of(peer);
             self.event(Event::Disconnected { peer, reason: reason.clone() });
             self.outputs.push_back(Output::Disconnect { peer, reason });
         }
@@ -466,6 +484,8 @@ impl Node {
             best_known_height: 0,
             sync_from: None,
             headers_asked_ms: 0,
+            headers_requested: 0,
+            headers_paused: false,
             lacks: HashSet::new(),
             txs_asked: HashSet::new(),
             flood: FloodGuard::new(self.now_ms),
@@ -484,6 +504,7 @@ impl Node {
                 self.event(Event::PeerLeft { peer });
             }
             self.release_in_flight(state.in_flight.into_iter().map(|(hash, _)| hash));
+            self.forget_headers_of(peer);
             // What it was fetching goes to other peers.
             self.request_blocks();
             self.start_verification(false);
@@ -555,6 +576,11 @@ impl Node {
                 self.start_verification(false);
             }
             Message::GetHeaders(request) => {
+                let now = self.now_ms;
+                if !self.peers.get_mut(&peer).is_some_and(|p| p.flood.getheaders.take(1, now)) {
+                    self.disconnect(peer, DisconnectReason::Misbehaving("getheaders flood"));
+                    return;
+                }
                 let mut headers = match &self.chain {
                     Some(chain) => chain.headers_after(&request.locator, &request.stop, MAX_HEADERS),
                     None => Vec::new(),
@@ -631,9 +657,7 @@ impl Node {
         let due: Vec<BlockHash> = self.deferred.iter().filter(|(_, at)| *at <= now).map(|(h, _)| *h).collect();
         self.deferred.retain(|(_, at)| *at > now);
         for hash in due.into_iter().rev() {
-            if self.pending_headers.contains(&hash) {
-                self.wanted.push_front(hash);
-            }
+            self.pending_headers.requeue(hash, true);
         }
         // Sync that went quiet: a peer with more work than us whose headers answer was lost
         // (with a dropped connection to someone else, say), or blocks we want that no peer is
@@ -641,7 +665,9 @@ impl Node {
         // each peer has.
         if let Some(chain) = &self.chain {
             let work = chain.tip_work();
-            let stuck = !self.wanted.is_empty() && self.peers.values().all(|p| p.in_flight.is_empty());
+            // Blocks queued, or orphans waiting for a parent, and nothing being fetched.
+            let waiting = self.pending_headers.wanted() > 0 || !self.orphans.is_empty();
+            let stuck = waiting && self.peers.values().all(|p| p.in_flight.is_empty());
             let ask: Vec<PeerId> = self
                 .peers
                 .iter()
@@ -651,6 +677,10 @@ impl Node {
                 .map(|(id, _)| *id)
                 .collect();
             for peer in ask {
+                if stuck && let Some(state) = self.peers.get_mut(&peer) {
+                    // From our own chain: what is missing may lie below its newest header.
+                    state.sync_from = None;
+                }
                 self.send_getheaders(peer);
             }
         }
@@ -839,9 +869,14 @@ impl Node {
     }
 
     fn on_verack(&mut self, peer: PeerId) {
-        if let Some(state) = self.peers.get_mut(&peer) {
-            state.verack = true;
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        if state.version.is_none() {
+            // `verack` acknowledges our `version` after theirs: before it, it breaks the
+            // handshake like any other message.
+            self.disconnect(peer, DisconnectReason::Misbehaving("message before the handshake"));
+            return;
         }
+        state.verack = true;
         self.after_handshake_step(peer);
     }
 
@@ -921,6 +956,14 @@ impl Node {
 
     fn send_getheaders(&mut self, peer: PeerId) {
         let Some(chain) = &self.chain else { return };
+        // An answer could take the peer past its allowance of pending headers: wait until
+        // its blocks connect (`on_accepted` asks again).
+        if self.pending_headers.count_from(peer) + MAX_HEADERS > MAX_PENDING_HEADERS_PER_PEER {
+            if let Some(state) = self.peers.get_mut(&peer) {
+                state.headers_paused = true;
+            }
+            return;
+        }
         let mut locator = chain.locator();
         // Headers already received but not yet connected: ask for what comes after them.
         let from = self.peers.get(&peer).and_then(|p| p.sync_from).filter(|h| self.pending_headers.contains(h));
@@ -931,6 +974,8 @@ impl Node {
         let now = self.now_ms;
         if let Some(state) = self.peers.get_mut(&peer) {
             state.headers_asked_ms = now;
+            state.headers_paused = false;
+            state.headers_requested = state.headers_requested.saturating_add(1);
         }
         self.send(peer, &Message::GetHeaders(GetHeaders { locator, stop: BlockHash::ZERO }));
     }
@@ -1017,10 +1062,20 @@ impl Node {
             }
             return;
         };
+        let now = self.now_ms;
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        if state.headers_requested > 0 {
+            state.headers_requested -= 1;
+        } else if !state.flood.unrequested_headers.take(1, now) {
+            self.disconnect(peer, DisconnectReason::Misbehaving("unrequested headers flood"));
+            return;
+        }
         let params = &self.config.params;
         let full = headers.len() == MAX_HEADERS;
         let mut new_headers: Vec<(BlockHash, PendingHeader)> = Vec::new();
         let mut newest_known: Option<(BlockHash, u32)> = None;
+        // The message's headers not in our chain, known or new, in its order.
+        let mut branch: Vec<BlockHash> = Vec::new();
         for header in &headers {
             let hash = header.block_hash();
             if let Err(error) = check_proof_of_work(&hash, header.bits, params) {
@@ -1031,10 +1086,13 @@ impl Node {
                 self.disconnect(peer, DisconnectReason::InvalidBlock(BlockError::KnownInvalid));
                 return;
             }
-            if let Some(height) =
-                chain.block_info(&hash).map(|i| i.height).or_else(|| self.pending_headers.get(&hash).map(|p| p.height))
-            {
+            if let Some(height) = chain.block_info(&hash).map(|i| i.height) {
                 newest_known = Some((hash, height));
+                continue;
+            }
+            if let Some(height) = self.pending_headers.get(&hash).map(|p| p.height) {
+                newest_known = Some((hash, height));
+                branch.push(hash);
                 continue;
             }
             // The same checks against its parent that its block will get: bits by the
@@ -1057,18 +1115,21 @@ impl Node {
                     return;
                 }
             }
-            new_headers.push((hash, PendingHeader { header: *header, height: context.height, source: peer }));
+            let work = header.bits.to_target().map(|t| t.work()).unwrap_or(Work::ZERO);
+            let chain_work = context.parent_work.checked_add(&work).unwrap_or(context.parent_work);
+            let pending =
+                PendingHeader { header: *header, height: context.height, source: peer, chain_work, queued: false };
+            new_headers.push((hash, pending));
+            branch.push(hash);
         }
-        let mut added = false;
-        for (hash, pending) in new_headers {
-            if self.pending_headers.len() >= MAX_PENDING_HEADERS {
-                break;
-            }
-            self.pending_headers.insert(hash, pending);
-            self.wanted.push_back(hash);
-            self.best_header_height = self.best_header_height.max(pending.height);
-            newest_known = Some((hash, pending.height));
-            added = true;
+        let count = self.pending_headers.count_from(peer).saturating_add(new_headers.len());
+        if count > MAX_PENDING_HEADERS_PER_PEER {
+            self.disconnect(peer, DisconnectReason::Misbehaving("more headers than it may have pending"));
+            return;
+        }
+        let added = self.keep_headers(new_headers, &branch);
+        if added.is_some() {
+            newest_known = added;
         }
         if let Some(state) = self.peers.get_mut(&peer)
             && let Some((hash, height)) = newest_known
@@ -1077,10 +1138,39 @@ impl Node {
             state.best_known_height = state.best_known_height.max(height);
         }
         // A full message means more may follow; a full one with nothing new would loop.
-        if full && added {
+        if full && added.is_some() {
             self.send_getheaders(peer);
         }
         self.request_blocks();
+    }
+
+    /// Keeps checked headers (in chain order). Once the message's `branch` (its pending
+    /// headers, known or new, in order) ends with more work than the active tip, the blocks of
+    /// the whole branch not queued yet are queued for fetching, ancestors before it included.
+    /// Returns the newest header kept, with its height (`None`: none was).
+    fn keep_headers(
+        &mut self,
+        headers: Vec<(BlockHash, PendingHeader)>,
+        branch: &[BlockHash],
+    ) -> Option<(BlockHash, u32)> {
+        let mut newest = None;
+        for (hash, pending) in headers {
+            if self.pending_headers.len() >= MAX_PENDING_HEADERS {
+                break;
+            }
+            self.pending_headers.insert(hash, pending);
+            newest = Some((hash, pending.height));
+        }
+        let tip_work = self.chain.as_ref().map_or(Work::ZERO, ChainState::tip_work);
+        let best = branch.iter().rev().find_map(|h| self.pending_headers.get(h).map(|p| (p.chain_work, p.height)));
+        if let Some((work, height)) = best
+            && work > tip_work
+        {
+            self.pending_headers.queue_branch(branch);
+            // Only a branch worth fetching counts towards the sync's total.
+            self.best_header_height = self.best_header_height.max(height);
+        }
+        newest
     }
 
     fn on_block(&mut self, peer: PeerId, block: Block) {
@@ -1101,7 +1191,15 @@ impl Node {
             // Out for its checks already: sent again, it would only cost them again.
             return;
         }
-        if !requested && !self.pending_headers.contains(&hash) {
+        // A block is expected if asked for, or if its header's branch is worth fetching; one of
+        // a branch with less work than ours is as unasked as any.
+        if !requested && !self.pending_headers.is_queued(&hash) {
+            if let Err(error) = check_proof_of_work(&hash, block.header.bits, &self.config.params) {
+                // Free to check, and proof that the sender sends junk.
+                self.disconnect(peer, DisconnectReason::InvalidBlock(error));
+                return;
+            }
+            let Some(state) = self.peers.get_mut(&peer) else { return };
             if !state.flood.unrequested_blocks.take(1, now) {
                 self.disconnect(peer, DisconnectReason::Misbehaving("unrequested block flood"));
                 return;
@@ -1309,9 +1407,9 @@ impl Node {
             Err(error) => {
                 if error.proves_hash_invalid() {
                     self.pending_headers.remove(&hash);
-                } else if self.pending_headers.contains(&hash) {
+                } else {
                     // A tampered copy: the real block may still come from someone honest.
-                    self.wanted.push_back(hash);
+                    self.pending_headers.requeue(hash, false);
                 }
                 match source {
                     Some(peer) => self.disconnect(peer, DisconnectReason::InvalidBlock(error)),
@@ -1355,6 +1453,7 @@ impl Node {
 
     fn on_accepted(&mut self, hash: BlockHash, accepted: BlockAccepted, source: Option<PeerId>) {
         self.pending_headers.remove(&hash);
+        self.resume_header_sync();
         let Some(chain) = &self.chain else { return };
         let height = chain.block_info(&hash).map_or(0, |i| i.height);
         let mut announcements = Vec::new();
@@ -1369,7 +1468,7 @@ impl Node {
         let mempool = &self.mempool;
         self.own_txs.retain(|txid, _| mempool.contains(txid));
         let tip_height = chain.height();
-        if !self.wanted.is_empty() || !self.pending_headers.is_empty() || self.best_header_height > tip_height {
+        if self.pending_headers.to_fetch() > 0 || self.best_header_height > tip_height {
             let total = self.best_header_height.max(tip_height);
             announcements.push(Announcement::Progress { done: tip_height, total });
         }
@@ -1380,6 +1479,21 @@ impl Node {
         announcements.insert(0, Announcement::Stored(stored));
         self.write(accepted.batch, announcements);
         self.update_mining();
+    }
+
+    /// Asks peers whose header sync waited for their allowance once half of it is free again.
+    fn resume_header_sync(&mut self) {
+        let paused: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| {
+                p.headers_paused && self.pending_headers.count_from(**id) <= MAX_PENDING_HEADERS_PER_PEER / 2
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in paused {
+            self.send_getheaders(peer);
+        }
     }
 
     fn add_orphan(&mut self, hash: BlockHash, block: Block, source: Option<PeerId>) {
@@ -1417,9 +1531,7 @@ impl Node {
             self.orphan_bytes = self.orphan_bytes.saturating_sub(evicted.encoded_len());
         }
         // Still wanted: fetch it again once its parent is here.
-        if self.pending_headers.contains(&hash) {
-            self.wanted.push_back(hash);
-        }
+        self.pending_headers.requeue(hash, false);
     }
 
     fn connect_orphans(&mut self, parent: BlockHash) {
@@ -1617,39 +1729,28 @@ impl Node {
 
     /// Asks peers for wanted block bodies, a window per peer, one `getdata` per peer.
     fn request_blocks(&mut self) {
-        let Some(chain) = &self.chain else { return };
         let ready = self.ready_peers();
         let mut capacity: usize =
             ready.iter().map(|id| BLOCKS_IN_FLIGHT_PER_PEER.saturating_sub(self.peers[id].in_flight.len())).sum();
         let mut requests: LiteMap<PeerId, Vec<BlockHash>> = LiteMap::new();
-        let mut skipped = Vec::new();
-        // `wanted` holds only what no peer is fetching, in chain order: take from the front
-        // until every window is full, so each call costs what it requests. A block no peer can
-        // serve now is set aside, not allowed to hold up the rest.
-        while capacity > 0 && skipped.len() < MAX_REQUEST_SCAN {
-            let Some(hash) = self.wanted.pop_front() else { break };
-            let done = chain.block_info(&hash).is_some_and(|i| i.has_data)
-                || self.orphans.contains_key(&hash)
-                || self.blocks_held.contains_key(&hash);
-            let Some(pending) = self.pending_headers.get(&hash).filter(|_| !done) else { continue };
-            let candidates = std::iter::once(pending.source).chain(ready.iter().copied());
-            let chosen = candidates.filter(|id| ready.contains(id)).find(|id| {
-                let peer = &self.peers[id];
-                let asked = requests.get(id).map_or(0, Vec::len);
-                let has_it =
-                    (peer.best_known_height >= pending.height || *id == pending.source) && !peer.lacks.contains(&hash);
-                has_it && peer.in_flight.len() + asked < BLOCKS_IN_FLIGHT_PER_PEER
-            });
-            match chosen {
-                Some(peer) => {
-                    requests.entry(peer).or_default().push(hash);
-                    capacity -= 1;
+        // Each peer's headers queue their blocks apart: what one peer announced (junk no one
+        // serves, say) is scanned only as far as its own queue allows and never holds up the
+        // blocks another peer announced. A queue's blocks go to its owner first, else to a peer
+        // known to be as high; one that no peer can serve now is set aside.
+        for owner in self.pending_headers.queue_owners() {
+            let mut skipped = Vec::new();
+            while capacity > 0 && skipped.len() < MAX_REQUEST_SCAN {
+                let Some(hash) = self.pending_headers.pop_wanted(owner) else { break };
+                match self.fetch_candidate(&hash, &ready, &requests) {
+                    Fetch::Done => {}
+                    Fetch::From(peer) => {
+                        requests.entry(peer).or_default().push(hash);
+                        capacity -= 1;
+                    }
+                    Fetch::NotNow => skipped.push(hash),
                 }
-                None => skipped.push(hash),
             }
-        }
-        for hash in skipped.into_iter().rev() {
-            self.wanted.push_front(hash);
+            self.pending_headers.unpop_wanted(owner, skipped);
         }
         let now = self.now_ms;
         for (peer, hashes) in requests {
@@ -1663,14 +1764,55 @@ impl Node {
         }
     }
 
-    /// Blocks a peer was fetching go back to the front of the queue, for another peer.
+    /// Who to ask for a queued block: its header's sender first, else a ready peer known to
+    /// be as high that has not said it lacks it, with room in its window.
+    fn fetch_candidate(&self, hash: &BlockHash, ready: &[PeerId], requests: &LiteMap<PeerId, Vec<BlockHash>>) -> Fetch {
+        let stored = self.chain.as_ref().is_some_and(|c| c.block_info(hash).is_some_and(|i| i.has_data));
+        let done = stored || self.orphans.contains_key(hash) || self.blocks_held.contains_key(hash);
+        let Some(pending) = self.pending_headers.get(hash).filter(|_| !done) else { return Fetch::Done };
+        let candidates = std::iter::once(pending.source).chain(ready.iter().copied());
+        let chosen = candidates.filter(|id| ready.contains(id)).find(|id| {
+            let peer = &self.peers[id];
+            let asked = requests.get(id).map_or(0, Vec::len);
+            let has_it =
+                (peer.best_known_height >= pending.height || *id == pending.source) && !peer.lacks.contains(hash);
+            has_it && peer.in_flight.len() + asked < BLOCKS_IN_FLIGHT_PER_PEER
+        });
+        chosen.map_or(Fetch::NotNow, Fetch::From)
+    }
+
+    /// Blocks a peer was fetching go back to the front of their queues, for another peer.
     fn release_in_flight(&mut self, hashes: impl Iterator<Item = BlockHash>) {
         let mut released: Vec<(u32, BlockHash)> =
             hashes.filter_map(|h| self.pending_headers.get(&h).map(|p| (p.height, h))).collect();
         // Lowest first at the front: blocks connect in order instead of waiting as orphans.
         sort::sort(&mut released);
         for (_, hash) in released.into_iter().rev() {
-            self.wanted.push_front(hash);
+            self.pending_headers.requeue(hash, true);
+        }
+    }
+
+    /// Forgets the headers a peer that left had sent, but for blocks another peer is fetching.
+    /// If it had told of blocks still to fetch, the other peers are asked what they have.
+    fn forget_headers_of(&mut self, peer: PeerId) {
+        let had_wanted = self.pending_headers.count_from(peer) > 0;
+        let peers = &self.peers;
+        self.pending_headers.forget_peer(peer, |hash| {
+            peers.iter().find(|(id, p)| **id != peer && p.in_flight.contains_key(hash)).map(|(id, _)| *id)
+        });
+        if !had_wanted {
+            return;
+        }
+        // A dropped header may sit below others' headers: the next `getheaders` to anyone
+        // starts from our own chain, not from their newest header, so that it comes again.
+        for (_, state) in self.peers.iter_mut() {
+            state.sync_from = None;
+        }
+        let tip_height = self.chain.as_ref().map_or(0, ChainState::height);
+        if self.best_header_height > tip_height {
+            for other in self.ready_peers() {
+                self.send_getheaders(other);
+            }
         }
     }
 

@@ -166,8 +166,9 @@ fn one_peers_orphans_are_bounded_and_evicted_ones_are_fetched_again() {
     assert_eq!(node.sync_status().orphans, 0);
 }
 
-/// A peer that sends a tampered copy of a block (its transactions changed) is cut off, but the
-/// header stays wanted and the real block is fetched from an honest peer.
+/// A peer that sends a tampered copy of a block (its transactions changed) is cut off and what
+/// it announced forgotten; the honest peer is asked for its headers and the real block is
+/// fetched from it.
 #[test]
 fn a_tampered_copy_does_not_make_the_honest_block_unwanted() {
     let (mut node, blocks) = setup(1);
@@ -182,7 +183,10 @@ fn a_tampered_copy_does_not_make_the_honest_block_unwanted() {
     node.received(1, &frame(Message::Block(tampered)), NOW);
     let out = drain(&mut node);
     assert!(matches!(disconnected(&out).as_slice(), [DisconnectReason::InvalidBlock(BlockError::BadMerkleRoot)]));
-    assert!(sent(&out, 2).contains(&Message::GetData(vec![Inventory::Block(hash)])), "{:?}", sent(&out, 2));
+    // What the liar announced is forgotten with it; the honest peer is asked what it has.
+    assert!(sent(&out, 2).iter().any(|m| matches!(m, Message::GetHeaders(_))), "{:?}", sent(&out, 2));
+    node.received(2, &frame(Message::Headers(vec![blocks[0].header])), NOW);
+    assert!(sent(&drain(&mut node), 2).contains(&Message::GetData(vec![Inventory::Block(hash)])));
     node.received(2, &frame(Message::Block(blocks[0].clone())), NOW);
     assert_eq!(node.chain().unwrap().tip(), hash);
 }

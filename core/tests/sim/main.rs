@@ -4,6 +4,7 @@
 mod adversary;
 mod difficulty;
 mod harness;
+mod headers;
 mod limits;
 mod sync;
 

@@ -73,9 +73,9 @@ pub(crate) fn drain(node: &mut Node) -> Vec<Output> {
     std::iter::from_fn(|| node.poll_output()).collect()
 }
 
-/// A sends headers, is asked for the bodies, and leaves. B connected when it knew nothing of
-/// these blocks, so nothing says it has them: the node asks B for headers and, learning that
-/// B has them, fetches them from B.
+/// A sends headers, is asked for the bodies, and leaves: its headers are forgotten. B connected
+/// when it knew nothing of these blocks, so nothing says it has them: the node asks B for
+/// headers and, learning that B has them, fetches them from B.
 #[test]
 fn blocks_are_fetched_from_another_peer_when_the_header_source_leaves() {
     let (mut node, blocks) = setup(3);
@@ -88,11 +88,12 @@ fn blocks_are_fetched_from_another_peer_when_the_header_source_leaves() {
     let wanted: Vec<Inventory> = blocks.iter().map(|b| Inventory::Block(b.block_hash())).collect();
     assert!(sent(&out, 1).contains(&Message::GetData(wanted.clone())));
 
+    // A's headers leave with it; B is asked what it has at once.
     node.peer_disconnected(1);
-    assert!(sent(&drain(&mut node), 2).iter().all(|m| !matches!(m, Message::GetData(_))));
-    node.tick(NOW + 31_000);
     let asked = sent(&drain(&mut node), 2);
+    assert!(asked.iter().all(|m| !matches!(m, Message::GetData(_))));
     assert!(asked.iter().any(|m| matches!(m, Message::GetHeaders(_))), "{asked:?}");
+    assert_eq!(node.sync_status().pending_headers, 0);
     node.received(2, &frame(Message::Headers(headers)), NOW + 31_000);
     let fetch = sent(&drain(&mut node), 2);
     assert!(fetch.contains(&Message::GetData(wanted)), "{fetch:?}");
