@@ -31,8 +31,14 @@ fn chain_of(blocks: u32) -> (ChainState, Block) {
 }
 
 fn node(role: Role, nonce: u64, chain: ChainState) -> Node {
-    let config =
-        NodeConfig { params: ChainParams::test(), role, user_agent: "bench".into(), nonce, parallel_signatures: false };
+    let config = NodeConfig {
+        params: ChainParams::test(),
+        role,
+        user_agent: "bench".into(),
+        nonce,
+        parallel_signatures: false,
+        allow_private_addresses: false,
+    };
     Node::new(config, Some(chain))
 }
 

@@ -143,6 +143,7 @@ pub fn node_session(genesis: &Block, data: &[u8]) -> Option<u32> {
         user_agent: "fuzz".into(),
         nonce: 1,
         parallel_signatures: mode & 1 == 1,
+        allow_private_addresses: true,
     };
     let mut node = Node::new(config, Some(chain));
     let mut now_ms = 1_700_000_100_000u64;

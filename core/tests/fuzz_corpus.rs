@@ -72,6 +72,11 @@ fn node_session_corpus() {
         let data = fs::read(path).unwrap();
         assert_eq!(fuzz_checks::node_session(&genesis, &data), Some(1), "seed {seed}");
     }
+    // The header path: headers checked in context and queued for their work, the blocks
+    // fetched and connected.
+    let data = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/node_session/headers_then_blocks"))
+        .unwrap();
+    assert_eq!(fuzz_checks::node_session(&genesis, &data), Some(3));
     // Before the handshake a block is refused: the peer is cut off, nothing is connected.
     let data =
         fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/node_session/before_handshake")).unwrap();

@@ -113,6 +113,10 @@ pub struct StartNode {
     /// Another relay to peer with, e.g. ws://127.0.0.1:3001/ws (repeatable).
     #[arg(long = "peer", value_name = "URL")]
     pub peers: Vec<String>,
+    /// Keep and pass on gossiped relay addresses on private, loopback and link-local hosts
+    /// (a LAN of relays, or several on one machine); by default only public ones.
+    #[arg(long)]
+    pub allow_private_addresses: bool,
     /// The page's files.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../www"))]
     pub www: PathBuf,

@@ -73,6 +73,7 @@ pub async fn run(common: &Common, options: &StartNode) -> Result<(), VerbError> 
         // Blocks that extend the tip have their signatures checked on every core
         // (`sigcheck::SignatureChecker`), not one by one on the node's task.
         parallel_signatures: true,
+        allow_private_addresses: options.allow_private_addresses,
     };
     let mut node = Node::new(config, chain);
     node.set_mining(mining);

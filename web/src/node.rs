@@ -169,6 +169,7 @@ impl TabNode {
             user_agent: format!("tabcoin-web/{}", env!("CARGO_PKG_VERSION")),
             nonce: u64::from_le_bytes(nonce),
             parallel_signatures: true,
+            allow_private_addresses: false,
         };
         let inner = Inner {
             node: Node::new(config, chain),

@@ -8,6 +8,7 @@
 //! Durability before announcement: a block is announced to peers and reported to the UI only
 //! after the shell reports that the batch that stored it was committed.
 
+mod addrbook;
 mod flood;
 mod headers;
 mod io;
@@ -17,6 +18,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use litemap::LiteMap;
 
+use addrbook::{AddressBook, OWN_SOURCE};
 use flood::{FloodGuard, MAX_TXS_ASKED_PER_PEER, SIGNATURE_CHECKS_PER_SECOND};
 use headers::{PendingHeader, PendingHeaders};
 pub use io::{BatchId, Direction, DisconnectReason, Event, MiningJob, MiningPolicy, Output, PeerId};
@@ -101,6 +103,9 @@ pub struct NodeConfig {
     /// to the shell ([`Output::Verify`]), to run on several threads or Web Workers, instead of
     /// checking them here one by one.
     pub parallel_signatures: bool,
+    /// Keep and pass on gossiped relay addresses on private, loopback and link-local hosts
+    /// too (an operator's LAN, the loopback tests); by default only public ones.
+    pub allow_private_addresses: bool,
 }
 
 /// Block download in numbers.
@@ -271,7 +276,7 @@ pub struct Node {
     next_job: u64,
     own_txs: LiteMap<Txid, Transaction>,
     last_reannounce_ms: u64,
-    addresses: LiteMap<String, u64>,
+    addresses: AddressBook,
     ping_counter: u64,
     /// Blocks that extend the tip (and each other), waiting for their signatures to be handed
     /// out; and the runs the shell is verifying now, oldest first, with their blocks.
@@ -304,6 +309,7 @@ impl Node {
     /// A node on `chain` (restored from its store), or on none yet: it then adopts the genesis
     /// of the first peer that has one.
     pub fn new(config: NodeConfig, chain: Option<ChainState>) -> Node {
+        let addresses = AddressBook::new(config.allow_private_addresses);
         Node {
             config,
             chain,
@@ -326,7 +332,7 @@ impl Node {
             next_job: 0,
             own_txs: LiteMap::new(),
             last_reannounce_ms: 0,
-            addresses: LiteMap::new(),
+            addresses,
             ping_counter: 0,
             verify_queue: Vec::new(),
             verifying: VecDeque::new(),
@@ -378,10 +384,7 @@ impl Node {
 
     /// Relay addresses learnt from `addr` gossip, newest first.
     pub fn known_addresses(&self) -> Vec<PeerAddress> {
-        let mut list: Vec<PeerAddress> =
-            self.addresses.iter().map(|(url, seen)| PeerAddress { url: url.clone(), last_seen: *seen }).collect();
-        sort::sort_by(&mut list, |a, b| b.last_seen.cmp(&a.last_seen).then(a.url.cmp(&b.url)));
-        list
+        self.addresses.list()
     }
 
     /// Where block download stands, for the UI and for diagnosing a stuck sync.
@@ -547,8 +550,9 @@ impl Node {
                 self.send(peer, &Message::Addr(list));
             }
             Message::Addr(list) => {
+                let source = self.peers.get(&peer).map(|p| p.address.clone()).unwrap_or_default();
                 for address in list {
-                    self.remember_address(address);
+                    self.addresses.add(address, &source);
                 }
             }
             Message::Inv(items) => self.on_inv(peer, items),
@@ -908,8 +912,8 @@ impl Node {
             let now = self.now_secs();
             if let Some(state) = self.peers.get(&peer).filter(|p| p.direction == Direction::Outbound) {
                 let address = PeerAddress { url: state.address.clone(), last_seen: now };
-                let new = !self.addresses.contains_key(&address.url);
-                self.remember_address(address.clone());
+                let new = !self.addresses.contains(&address.url);
+                let kept = self.addresses.add(address.clone(), OWN_SOURCE);
                 // Relays that asked before we knew it hear of it now.
                 let others: Vec<PeerId> = self
                     .peers
@@ -917,28 +921,13 @@ impl Node {
                     .filter(|(id, p)| **id != peer && p.version.as_ref().is_some_and(|v| v.role == Role::Relay))
                     .map(|(id, _)| *id)
                     .collect();
-                if new {
+                if new && kept {
                     for other in others {
                         self.send(other, &Message::Addr(vec![address.clone()]));
                     }
                 }
             }
         }
-    }
-
-    fn remember_address(&mut self, address: PeerAddress) {
-        if !self.addresses.contains_key(&address.url) && self.addresses.len() >= MAX_ADDRS {
-            // Full: the least recently seen goes, if the newcomer is newer.
-            let oldest = self.addresses.iter().min_by_key(|(_, seen)| **seen).map(|(u, s)| (u.clone(), *s));
-            match oldest {
-                Some((url, seen)) if seen < address.last_seen => {
-                    self.addresses.remove(&url);
-                }
-                _ => return,
-            }
-        }
-        let seen = self.addresses.entry(address.url).or_insert(0);
-        *seen = (*seen).max(address.last_seen);
     }
 
     fn ask_for_genesis(&mut self, peer: PeerId, genesis: BlockHash) {
@@ -1933,6 +1922,7 @@ mod tests {
             user_agent: "test".into(),
             nonce: 1,
             parallel_signatures: true,
+            allow_private_addresses: false,
         };
         let mut node = Node::new(config, None);
         let size = held(1_900_000, 0).block.encoded_len();

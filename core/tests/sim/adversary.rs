@@ -35,6 +35,8 @@ fn fixture_on(params: ChainParams) -> Fixture {
     let (chain, _) = ChainState::new(params.clone(), genesis).unwrap();
     let mut cfg = config(Role::Relay, OUR_NONCE);
     cfg.params = params.clone();
+    // As a relay runs by default: gossip of private hosts refused.
+    cfg.allow_private_addresses = false;
     Fixture { node: Node::new(cfg, Some(chain)), keys, owner, magic: params.magic }
 }
 
@@ -505,18 +507,49 @@ fn a_peer_that_stops_delivering_requested_blocks_is_dropped() {
 #[test]
 fn a_full_address_table_keeps_the_newest() {
     let mut f = fixture();
-    handshake(&mut f, 1);
-    let old: Vec<PeerAddress> =
-        (0..1_000u64).map(|i| PeerAddress { url: format!("ws://10.0.0.{i}/ws"), last_seen: 1_000 + i }).collect();
-    f.node.received(1, &Message::Addr(old).to_frame(f.magic), NOW);
+    // Sixteen sources of 63 public relays each: more than the 1,000 the table holds.
+    for source in 1..=16u64 {
+        handshake(&mut f, source);
+        let list: Vec<PeerAddress> = (0..63u64)
+            .map(|i| PeerAddress {
+                url: format!("ws://relay{i}.source{source}.example.org/ws"),
+                last_seen: 1_000 + source * 100 + i,
+            })
+            .collect();
+        f.node.received(source, &Message::Addr(list).to_frame(f.magic), NOW);
+    }
+    assert_eq!(f.node.known_addresses().len(), 1_000);
+    handshake(&mut f, 17);
     let newer = PeerAddress { url: "ws://relay.example/ws".into(), last_seen: 5_000 };
     let stale = PeerAddress { url: "ws://stale.example/ws".into(), last_seen: 1 };
-    f.node.received(1, &Message::Addr(vec![newer.clone(), stale.clone()]).to_frame(f.magic), NOW);
+    f.node.received(17, &Message::Addr(vec![newer.clone(), stale.clone()]).to_frame(f.magic), NOW);
     let known = f.node.known_addresses();
     assert_eq!(known.len(), 1_000);
     assert_eq!(known[0], newer);
     assert!(!known.contains(&stale));
-    assert!(!known.iter().any(|a| a.last_seen == 1_000), "the oldest made room");
+    assert!(!known.iter().any(|a| a.last_seen == 1_100), "the oldest made room");
+}
+
+/// One peer's `addr` messages with 10,000 made-up URLs, a link-local one among them, can not
+/// take the table over: only well-formed public relay URLs are kept, 64 at most from it.
+#[test]
+fn one_peers_made_up_addresses_are_filtered_and_bounded() {
+    let mut f = fixture();
+    handshake(&mut f, 1);
+    for round in 0..10u64 {
+        let mut list: Vec<PeerAddress> = (0..999u64)
+            .map(|i| PeerAddress { url: format!("ws://made-up-{round}-{i}.example.org/ws"), last_seen: NOW / 1000 })
+            .collect();
+        list.push(PeerAddress { url: "http://169.254.169.254/".into(), last_seen: NOW / 1000 });
+        f.node.received(1, &Message::Addr(list).to_frame(f.magic), NOW);
+    }
+    handshake(&mut f, 2);
+    let private = ["ws://169.254.169.254/", "ws://127.0.0.1:3000/ws", "ws://10.0.0.1/ws", "ws://localhost/ws"];
+    let list = private.iter().map(|url| PeerAddress { url: url.to_string(), last_seen: NOW / 1000 }).collect();
+    f.node.received(2, &Message::Addr(list).to_frame(f.magic), NOW);
+    let known = f.node.known_addresses();
+    assert_eq!(known.len(), 64);
+    assert!(known.iter().all(|a| a.url.starts_with("ws://made-up-")), "{known:?}");
 }
 
 /// The seed's `send -mine` on a node that mines continuously: one block for the sender,

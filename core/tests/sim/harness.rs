@@ -107,6 +107,8 @@ pub fn config(role: Role, nonce: u64) -> NodeConfig {
         user_agent: format!("sim/{role}"),
         nonce,
         parallel_signatures: false,
+        // The simulation's relays gossip made-up addresses on no real network.
+        allow_private_addresses: true,
     }
 }
 

@@ -54,7 +54,7 @@ pub(crate) fn join(node: &mut Node, peer: PeerId, best_height: u32, best_work: W
 
 pub(crate) fn join_at(node: &mut Node, peer: PeerId, best_height: u32, best_work: Work, now: u64) {
     let genesis = node.chain().unwrap().genesis_hash();
-    node.peer_connected(peer, Direction::Outbound, format!("test://{peer}"), now);
+    node.peer_connected(peer, Direction::Outbound, format!("ws://relay{peer}.example.org/ws"), now);
     let version = Version {
         protocol_version: PROTOCOL_VERSION,
         role: Role::Relay,
@@ -172,16 +172,16 @@ fn relays_reached_by_address_are_gossiped() {
     join(&mut node, 1, 0, Work::ZERO);
     drain(&mut node);
     let urls = |node: &Node| node.known_addresses().into_iter().map(|a| a.url).collect::<Vec<_>>();
-    assert_eq!(urls(&node), vec!["test://1".to_string()]);
+    assert_eq!(urls(&node), vec!["ws://relay1.example.org/ws".to_string()]);
     join(&mut node, 2, 0, Work::ZERO);
     let out = drain(&mut node);
     let told = sent(&out, 1)
         .into_iter()
-        .any(|m| matches!(&m, Message::Addr(list) if list.len() == 1 && list[0].url == "test://2"));
+        .any(|m| matches!(&m, Message::Addr(list) if list.len() == 1 && list[0].url == "ws://relay2.example.org/ws"));
     assert!(told, "relay 1 hears of relay 2: {:?}", sent(&out, 1));
     let mut both = urls(&node);
     both.sort();
-    assert_eq!(both, vec!["test://1".to_string(), "test://2".to_string()]);
+    assert_eq!(both, vec!["ws://relay1.example.org/ws".to_string(), "ws://relay2.example.org/ws".to_string()]);
     node.received(2, &frame(Message::GetAddr), NOW);
     let answer = sent(&drain(&mut node), 2);
     assert!(matches!(&answer[..], [Message::Addr(list)] if list.len() == 2), "{answer:?}");

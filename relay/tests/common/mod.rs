@@ -206,6 +206,7 @@ pub fn native_node(datadir: &Path, role: Role, peer: &str, mining: Option<(Strin
         nonce: u64::from_le_bytes(tabcoin_relay::wallet_file::random_bytes().unwrap()),
         // As the relay's: their sync checks signatures through `Output::Verify` too.
         parallel_signatures: true,
+        allow_private_addresses: true,
     };
     let mut node = Node::new(config, chain);
     if let Some((address, policy)) = mining {
