@@ -46,6 +46,12 @@ pub enum MempoolError {
         fee: Amount,
         required: Amount,
     },
+    /// An output carries less than the network's dust threshold.
+    Dust {
+        index: usize,
+        amount: Amount,
+        threshold: Amount,
+    },
     ChainTooLong {
         depth: u32,
         max: u32,
@@ -68,6 +74,11 @@ impl fmt::Display for MempoolError {
             MempoolError::Conflict { outpoint, with } => {
                 write!(f, "double spend: output {outpoint} is already spent by {with}")
             }
+            MempoolError::Dust { index, amount, threshold } => write!(
+                f,
+                "output {index} carries {amount}, less than this network's dust threshold of {threshold}: it would cost \
+                 more to spend than it is worth"
+            ),
             MempoolError::FeeTooLow { fee, required } => {
                 write!(f, "the fee {fee} is below the minimum {required} for its size")
             }
@@ -310,6 +321,9 @@ impl Mempool {
         if depth > params.max_mempool_chain_depth {
             return Err(MempoolError::ChainTooLong { depth, max: params.max_mempool_chain_depth });
         }
+        if let Some((index, output)) = tx.outputs.iter().enumerate().find(|(_, o)| o.amount < params.dust_threshold) {
+            return Err(MempoolError::Dust { index, amount: output.amount, threshold: params.dust_threshold });
+        }
         let bytes = tx.encoded_len();
         let required = params.min_relay_fee_rate.fee_for(bytes);
         if fee < required {
@@ -490,13 +504,32 @@ impl Mempool {
         dropped
     }
 
-    /// Coins an owner can spend now: confirmed coins no mempool transaction spends, and
-    /// unconfirmed outputs to the owner that nothing spends yet. Sorted by outpoint.
+    /// An owner's coins a payment may spend now: its confirmed outputs not spent in the
+    /// mempool, but for coinbases still maturing (they could not go in the next block), and
+    /// its unconfirmed outputs not spent in the mempool. Sorted by outpoint.
     pub fn spendable_coins(&self, chain: &ChainState, owner: &PubKeyHash) -> Vec<(OutPoint, TxOut)> {
+        let next_height = chain.height().saturating_add(1);
+        let maturity = chain.params().coinbase_maturity;
+        self.coins_where(chain, owner, |coin| !coin.is_coinbase || next_height.saturating_sub(coin.height) >= maturity)
+    }
+
+    /// As [`Mempool::spendable_coins`], maturing coinbases included (what a test crafting a
+    /// spend the rules refuse needs).
+    pub fn unspent_coins(&self, chain: &ChainState, owner: &PubKeyHash) -> Vec<(OutPoint, TxOut)> {
+        self.coins_where(chain, owner, |_| true)
+    }
+
+    fn coins_where(
+        &self,
+        chain: &ChainState,
+        owner: &PubKeyHash,
+        confirmed_ok: impl Fn(&crate::utxo::Coin) -> bool,
+    ) -> Vec<(OutPoint, TxOut)> {
         let mut coins: Vec<(OutPoint, TxOut)> = chain
             .utxos()
             .coins_of(owner)
             .into_iter()
+            .filter(|(_, coin)| confirmed_ok(coin))
             .filter(|(op, _)| !self.spenders.contains_key(op))
             .map(|(op, coin)| (op, coin.output))
             .collect();

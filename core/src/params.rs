@@ -10,8 +10,13 @@ use crate::pow::{CompactTarget, Target};
 /// The named networks.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Network {
-    /// The default network: a block every few seconds from one tab's miner.
+    /// The network meant to hold value: a block every few seconds, coinbases mature after
+    /// 100 blocks, a fee floor and a dust threshold.
     Main,
+    /// The seed's scenario's network (what `./scripts/run.sh` starts): main's proof of work
+    /// and difficulty under the seed's rules: coinbases and the genesis output spendable at
+    /// once, no fee floor, no dust threshold. It holds nothing of value.
+    Seed,
     /// A network for tests: a trivial target, always the same.
     Test,
 }
@@ -20,6 +25,7 @@ impl fmt::Display for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Network::Main => "main",
+            Network::Seed => "seed",
             Network::Test => "test",
         })
     }
@@ -31,7 +37,7 @@ pub struct UnknownNetwork(pub String);
 
 impl fmt::Display for UnknownNetwork {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown network {:?} (use \"main\" or \"test\")", self.0)
+        write!(f, "unknown network {:?} (use \"seed\", \"main\" or \"test\")", self.0)
     }
 }
 
@@ -42,6 +48,7 @@ impl FromStr for Network {
     fn from_str(s: &str) -> Result<Self, UnknownNetwork> {
         match s {
             "main" => Ok(Network::Main),
+            "seed" => Ok(Network::Seed),
             "test" => Ok(Network::Test),
             other => Err(UnknownNetwork(other.to_string())),
         }
@@ -95,6 +102,9 @@ pub struct ChainParams {
     pub coinbase_maturity: u32,
     /// Mempool policy: the least fee rate accepted and relayed.
     pub min_relay_fee_rate: FeeRate,
+    /// Mempool policy: the least amount an output may carry (less would cost more to spend
+    /// than it is worth, and burden every node's UTXO set).
+    pub dust_threshold: Amount,
     pub max_block_bytes: usize,
     /// Signature checks (inputs spending coins) a block may carry: a full block must check in
     /// a quarter of the block interval with core's own P-256 on one core (docs/BENCHMARKS.md),
@@ -111,6 +121,7 @@ impl ChainParams {
     pub fn for_network(network: Network) -> ChainParams {
         match network {
             Network::Main => ChainParams::main(),
+            Network::Seed => ChainParams::seed(),
             Network::Test => ChainParams::test(),
         }
     }
@@ -138,8 +149,13 @@ impl ChainParams {
             // Twelve block intervals, as Bitcoin's 2 hours are twelve of its 10-minute ones,
             // and a sixth of the half-life: see `difficulty` for why it must stay small.
             max_future_block_secs: 60,
-            coinbase_maturity: 0,
-            min_relay_fee_rate: FeeRate(0),
+            // A coinbase spent before a reorganisation this deep could erase it can not erase
+            // a payment built on it.
+            coinbase_maturity: 100,
+            // 1,000 base units per 1,000 bytes: a one-input payment pays about 0.0000025.
+            min_relay_fee_rate: FeeRate(1_000),
+            // Three times what spending an output costs at the floor (an input is 133 bytes).
+            dust_threshold: Amount::from_base_units(400),
             max_block_bytes: 2_000_000,
             // 2,500 verifies at 428 µs each (core's P-256, one core of a 2-core CI machine):
             // 1.07 s, within a quarter of the 5 s block interval.
@@ -147,6 +163,24 @@ impl ChainParams {
             max_tx_bytes: 100_000,
             max_mempool_bytes: 20_000_000,
             max_mempool_chain_depth: 25,
+        }
+    }
+
+    /// The seed's scenario's network: main's proof of work, difficulty and limits under the
+    /// seed's rules (coinbases and the genesis output spendable at once, zero-fee payments,
+    /// no dust threshold).
+    pub fn seed() -> ChainParams {
+        ChainParams {
+            network: Network::Seed,
+            magic: [0xf4, 0xab, 0xc0, 0x5e],
+            retired_magics: &[],
+            rules: 1,
+            // Addresses start with 'S'.
+            address_version: 0x3f,
+            coinbase_maturity: 0,
+            min_relay_fee_rate: FeeRate(0),
+            dust_threshold: Amount::ZERO,
+            ..ChainParams::main()
         }
     }
 
@@ -163,6 +197,9 @@ impl ChainParams {
             difficulty: DifficultyRule::Fixed,
             pow_limit: CompactTarget(0x207f_ffff),
             max_future_block_secs: 7200,
+            coinbase_maturity: 0,
+            min_relay_fee_rate: FeeRate(0),
+            dust_threshold: Amount::ZERO,
             ..ChainParams::main()
         }
     }
@@ -204,6 +241,7 @@ mod tests {
         assert_eq!(FeeRate(1).fee_for(250), Amount::from_base_units(1));
         assert_eq!(FeeRate::of(Amount::from_base_units(500), 250), FeeRate(2000));
         assert_eq!("main".parse::<Network>(), Ok(Network::Main));
+        assert_eq!("seed".parse::<Network>(), Ok(Network::Seed));
         assert!("mainnet".parse::<Network>().is_err());
     }
 }

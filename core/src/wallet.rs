@@ -210,6 +210,16 @@ pub enum PaymentError {
     TooLarge,
     /// Not one signature per input.
     SignatureCount,
+    /// The fee is below what the network relays for a payment of this size.
+    FeeTooLow {
+        fee: Amount,
+        minimum: Amount,
+    },
+    /// The amount is below the network's dust threshold.
+    Dust {
+        amount: Amount,
+        threshold: Amount,
+    },
 }
 
 impl fmt::Display for PaymentError {
@@ -224,6 +234,16 @@ impl fmt::Display for PaymentError {
                 write!(f, "the address is for another network (version {found}, this network uses {expected})")
             }
             PaymentError::TooLarge => f.write_str("the amount plus fee is more than 21000000 coins"),
+            PaymentError::FeeTooLow { fee, minimum } => write!(
+                f,
+                "the fee {fee} is below this network's minimum of {minimum} for this payment's size; leave the fee \
+                 empty (or \"auto\") to pay the minimum"
+            ),
+            PaymentError::Dust { amount, threshold } => write!(
+                f,
+                "the amount {amount} is below this network's dust threshold of {threshold}: it would cost more to \
+                 spend than it is worth"
+            ),
             PaymentError::SignatureCount => f.write_str("the payment needs one signature per input"),
         }
     }
@@ -290,8 +310,32 @@ impl PaymentRequest {
             from: address("from", from)?,
             to: address("to", to)?,
             amount: coins("amount", amount)?,
-            fee: coins("fee", fee)?,
+            // Left to the wallet: [`plan_as_typed`] pays the network's minimum instead.
+            fee: if fee_left_to_wallet(fee) { Amount::ZERO } else { coins("fee", fee)? },
         })
+    }
+}
+
+/// Whether a typed fee leaves the choice to the wallet: empty, or "auto".
+pub fn fee_left_to_wallet(typed: &str) -> bool {
+    let typed = typed.trim();
+    typed.is_empty() || typed.eq_ignore_ascii_case("auto")
+}
+
+/// Plans a payment as a person typed it ([`PaymentRequest::parse`]): at the network's minimum
+/// fee if `fee_typed` leaves the fee to the wallet, else paying exactly the typed fee (refused,
+/// saying the minimum, if it is below it).
+pub fn plan_as_typed(
+    keys: &KeySet,
+    params: &ChainParams,
+    coins: &[(OutPoint, TxOut)],
+    request: &PaymentRequest,
+    fee_typed: &str,
+) -> Result<UnsignedPayment, PaymentError> {
+    if fee_left_to_wallet(fee_typed) {
+        plan_payment_with_minimum_fee(keys, params, coins, request)
+    } else {
+        plan_payment(keys, params, coins, request)
     }
 }
 
@@ -358,8 +402,47 @@ pub fn build_payment(
 
 /// Builds a payment from `request.from`'s `coins` (its spendable outputs, e.g. from
 /// [`crate::mempool::Mempool::spendable_coins`]): largest coins first until amount plus fee is
-/// covered; the change goes back to the sender. It is signed next.
+/// covered; the change goes back to the sender (change below the dust threshold is added to
+/// the fee). The fee must be at least the network's minimum for the payment's size. It is
+/// signed next.
 pub fn plan_payment(
+    keys: &KeySet,
+    params: &ChainParams,
+    coins: &[(OutPoint, TxOut)],
+    request: &PaymentRequest,
+) -> Result<UnsignedPayment, PaymentError> {
+    let plan = plan_with_fee(keys, params, coins, request)?;
+    let minimum = params.min_relay_fee_rate.fee_for(plan.tx.encoded_len());
+    if request.fee < minimum {
+        return Err(PaymentError::FeeTooLow { fee: request.fee, minimum });
+    }
+    Ok(plan)
+}
+
+/// As [`plan_payment`], paying the least fee the network relays for the payment's size
+/// (`request.fee` is ignored): what a wallet does when the user leaves the fee to it.
+pub fn plan_payment_with_minimum_fee(
+    keys: &KeySet,
+    params: &ChainParams,
+    coins: &[(OutPoint, TxOut)],
+    request: &PaymentRequest,
+) -> Result<UnsignedPayment, PaymentError> {
+    let mut fee = Amount::ZERO;
+    // A higher fee may take another coin, and so more bytes: a few rounds settle it.
+    for _ in 0..4 {
+        let plan = plan_with_fee(keys, params, coins, &PaymentRequest { fee, ..*request })?;
+        let minimum = params.min_relay_fee_rate.fee_for(plan.tx.encoded_len());
+        if fee >= minimum {
+            return Ok(plan);
+        }
+        fee = minimum;
+    }
+    plan_payment(keys, params, coins, &PaymentRequest { fee, ..*request })
+}
+
+/// The payment paying exactly `request.fee` (and any change below the dust threshold, which
+/// no change output could carry), with no check of the fee against the network's floor.
+fn plan_with_fee(
     keys: &KeySet,
     params: &ChainParams,
     coins: &[(OutPoint, TxOut)],
@@ -372,6 +455,9 @@ pub fn plan_payment(
     }
     if request.amount == Amount::ZERO {
         return Err(PaymentError::ZeroAmount);
+    }
+    if request.amount < params.dust_threshold {
+        return Err(PaymentError::Dust { amount: request.amount, threshold: params.dust_threshold });
     }
     let (key, pubkey) = keys.key_for(&request.from.pubkey_hash).ok_or(PaymentError::NotOurAddress(request.from))?;
     let needed =
@@ -395,7 +481,8 @@ pub fn plan_payment(
 
     let mut outputs = vec![TxOut { amount: request.amount, pubkey_hash: request.to.pubkey_hash }];
     let change = total.saturating_sub(needed);
-    if change > Amount::ZERO {
+    // Change below the dust threshold goes to the fee: no output could carry it.
+    if change > Amount::ZERO && change >= params.dust_threshold {
         outputs.push(TxOut { amount: change, pubkey_hash: request.from.pubkey_hash });
     }
     let inputs = chosen
@@ -437,6 +524,50 @@ mod tests {
     use proptest::prelude::*;
 
     /// What a shell does: 32 bytes from the OS (or the browser's crypto) make a key.
+    /// Main's fee floor and dust threshold, as a wallet meets them: a fee left to the wallet
+    /// pays exactly the minimum for the payment's size; a typed fee below it is refused
+    /// saying the minimum; an amount below the dust threshold is refused; change too small
+    /// for an output goes to the fee.
+    #[test]
+    fn the_wallet_pays_the_minimum_fee_and_respects_the_dust_threshold() {
+        let params = ChainParams::main();
+        let mut keys = KeySet::new();
+        let from = keys.generate([1; 32], &params).unwrap();
+        let to = keys.generate([2; 32], &params).unwrap();
+        let coin = |n: u8, amount: u64| {
+            (
+                OutPoint { txid: crate::hash::Txid([n; 32]), vout: 0 },
+                TxOut { amount: Amount::from_base_units(amount), pubkey_hash: from.pubkey_hash },
+            )
+        };
+        let coins = [coin(1, 100_000_000), coin(2, 50_000_000)];
+        let request = PaymentRequest::parse(&params, &from.to_string(), &to.to_string(), "1.2", "").unwrap();
+        let auto = plan_as_typed(&keys, &params, &coins, &request, "auto").unwrap();
+        let bytes = auto.transaction().encoded_len();
+        let minimum = params.min_relay_fee_rate.fee_for(bytes);
+        let paid: u64 = auto.transaction().outputs.iter().map(|o| o.amount.base_units()).sum();
+        assert_eq!(Amount::from_base_units(150_000_000 - paid), minimum, "two inputs: the fee covers both");
+        assert_eq!(plan_as_typed(&keys, &params, &coins, &request, "").unwrap().transaction(), auto.transaction());
+
+        let zero = PaymentRequest::parse(&params, &from.to_string(), &to.to_string(), "1.2", "0").unwrap();
+        let refused = plan_as_typed(&keys, &params, &coins, &zero, "0").unwrap_err();
+        assert_eq!(refused, PaymentError::FeeTooLow { fee: Amount::ZERO, minimum });
+        assert!(refused.to_string().contains("auto"), "{refused}");
+
+        let tiny = PaymentRequest { amount: Amount::from_base_units(399), ..request };
+        assert!(matches!(plan_as_typed(&keys, &params, &coins, &tiny, ""), Err(PaymentError::Dust { .. })));
+
+        // 1.5 coins less 1.49999700 and a fee of 100 leaves 200 of change: below the threshold,
+        // so it goes to the fee and there is no change output.
+        let exact = PaymentRequest {
+            amount: Amount::from_base_units(149_999_700),
+            fee: Amount::from_base_units(100),
+            ..request
+        };
+        let no_change = plan_with_fee(&keys, &params, &coins, &exact).unwrap();
+        assert_eq!(no_change.transaction().outputs.len(), 1);
+    }
+
     #[test]
     fn keys_from_os_randomness_are_distinct_and_persist() {
         let params = ChainParams::test();

@@ -29,8 +29,10 @@ pub struct Common {
     /// Where the chain, the wallet and the RPC cookie live [default: ~/.tabcoin/<network>-<node id>].
     #[arg(long, global = true)]
     pub datadir: Option<PathBuf>,
-    /// `main`, or `test` (a trivial proof of work, for tests).
-    #[arg(long, default_value = "main", global = true)]
+    /// `seed` (the seed's scenario's network: coins spendable at once, no fee floor), `main`
+    /// (meant to hold value: coinbases mature after 100 blocks, a fee floor and a dust
+    /// threshold), or `test` (a trivial proof of work, for tests).
+    #[arg(long, default_value = "seed", global = true)]
     pub network: Network,
 }
 
@@ -71,7 +73,9 @@ pub enum Command {
         /// In coins, e.g. `10` or `0.5`.
         #[arg(long, allow_hyphen_values = true)]
         amount: String,
-        #[arg(long, default_value = "0", allow_hyphen_values = true)]
+        /// In coins; `auto` pays the network's minimum for the payment's size (0 on the seed's
+        /// and the test network).
+        #[arg(long, default_value = "auto", allow_hyphen_values = true)]
         fee: String,
         /// Mine the block with this payment at once, its coinbase paying FROM (the seed's `-mine`).
         #[arg(long)]

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use tabcoin_core::chain::LoadError;
 use tabcoin_core::params::ChainParams;
-use tabcoin_core::wallet::{KeySet, PaymentError, PaymentInputError, PaymentRequest, build_payment};
+use tabcoin_core::wallet::{KeySet, PaymentError, PaymentInputError, PaymentRequest, plan_as_typed};
 use tabcoin_core::{Address, AddressError, ChainState, Mempool, MempoolError, Transaction, query};
 
 use crate::cli::Command;
@@ -158,7 +158,7 @@ pub fn build_send(
     let params = chain.params();
     let request = PaymentRequest::parse(params, from, to, amount, fee).map_err(VerbError::BadPayment)?;
     let coins = mempool.spendable_coins(chain, &request.from.pubkey_hash);
-    let tx = build_payment(keys, params, &coins, &request).map_err(VerbError::Payment)?;
+    let tx = plan_as_typed(keys, params, &coins, &request, fee).map_err(VerbError::Payment)?.sign();
     Ok((tx, request.from))
 }
 

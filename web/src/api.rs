@@ -55,6 +55,8 @@ fn wallet_error(error: &WalletError) -> JsValue {
         WalletError::BadAddress { .. } | WalletError::BadInput(PaymentInputError::BadAddress { .. }) => "bad_address",
         WalletError::BadInput(PaymentInputError::BadAmount { .. }) => "bad_amount",
         WalletError::Payment(PaymentError::InsufficientFunds { .. }) => "insufficient_funds",
+        WalletError::Payment(PaymentError::FeeTooLow { .. }) => "fee_too_low",
+        WalletError::Payment(PaymentError::Dust { .. }) => "dust",
         WalletError::Payment(_) => "payment",
         WalletError::Refused(_) => "refused",
         WalletError::Full(_) => "full",
@@ -73,7 +75,7 @@ fn wallet_error(error: &WalletError) -> JsValue {
 struct StartOptions {
     node_id: String,
     relay_url: String,
-    /// "main" or "test": the relay's network (its `/api/network`).
+    /// "seed", "main" or "test": the relay's network (its `/api/network`).
     network: String,
     /// "wallet" (default) or "miner".
     role: Option<String>,
@@ -301,7 +303,7 @@ pub struct PageNode {
 
 #[wasm_bindgen(js_class = TabcoinNode)]
 impl PageNode {
-    /// Starts node `nodeId`: `{ nodeId, relayUrl, network: "main"|"test", role?, passphrase?,
+    /// Starts node `nodeId`: `{ nodeId, relayUrl, network: "seed"|"main"|"test", role?, passphrase?,
     /// workers? }`. Rejects with `kind` "in_use" when another tab runs it, "needs_passphrase"
     /// or "wrong_passphrase" for sealed keys, "rules_changed" for a chain stored under the
     /// network's earlier consensus rules (see `startChainOver`).
@@ -310,8 +312,9 @@ impl PageNode {
             let options = StartOptions::from_js(&options)?;
             let params = match options.network.as_str() {
                 "main" => ChainParams::main(),
+                "seed" => ChainParams::seed(),
                 "test" => ChainParams::test(),
-                other => return Err(page_error("options", format!("unknown network {other:?}: main or test"))),
+                other => return Err(page_error("options", format!("unknown network {other:?}: seed, main or test"))),
             };
             let role = match options.role.as_deref() {
                 None | Some("wallet") => Role::Wallet,

@@ -5,7 +5,7 @@ use std::fmt;
 
 use tabcoin_core::query::{self, Balance, HistoryItem};
 use tabcoin_core::sigcheck::SignedMessage;
-use tabcoin_core::wallet::{KeySet, KeySetFull, PaymentError, PaymentInputError, PaymentRequest, plan_payment};
+use tabcoin_core::wallet::{KeySet, KeySetFull, PaymentError, PaymentInputError, PaymentRequest, plan_as_typed};
 use tabcoin_core::wallet_file::WalletFile;
 use tabcoin_core::{Address, AddressError, Encoding, MempoolError, SecretKey, Txid};
 
@@ -163,7 +163,7 @@ impl TabNode {
             let request = PaymentRequest::parse(&params, from, to, amount, fee).map_err(WalletError::BadInput)?;
             let chain = inner.node.chain().ok_or(WalletError::NoChain)?;
             let coins = inner.node.mempool().spendable_coins(chain, &request.from.pubkey_hash);
-            plan_payment(&inner.keys, &params, &coins, &request).map_err(WalletError::Payment)?
+            plan_as_typed(&inner.keys, &params, &coins, &request, fee).map_err(WalletError::Payment)?
         };
         let messages: Vec<Vec<u8>> = plan.messages().iter().map(SignedMessage::to_bytes).collect();
         let signatures = ecdsa::sign(plan.key(), &messages).await.map_err(WalletError::Keys)?;

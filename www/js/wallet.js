@@ -78,8 +78,9 @@ export class WalletPanel {
     button.disabled = true;
     setMessage(message, '');
     try {
+      // An empty fee is left to the wallet: the network's minimum for the payment's size.
       const txid = await this.node.send($('send-from').value, $('send-to').value, $('send-amount').value,
-        $('send-fee').value || '0');
+        $('send-fee').value);
       setMessage(message, `Sent: transaction ${txid}`, true);
       $('send-amount').value = '';
       this.drawAddresses();
@@ -88,6 +89,8 @@ export class WalletPanel {
         bad_address: 'Check the address',
         bad_amount: 'Check the amount',
         insufficient_funds: 'Not enough funds',
+        fee_too_low: 'Raise the fee',
+        dust: 'Send more',
         refused: 'The transaction was rejected',
         no_chain: 'Not synced yet',
         busy: 'Wait',

@@ -99,11 +99,18 @@ impl TestChain {
         block
     }
 
-    /// A signed payment from `from`'s spendable coins (confirmed or in the mempool).
+    /// A signed payment from `from`'s unspent coins (confirmed, maturing or not, or in the
+    /// mempool), paying exactly `fee` even below the network's policy (the wallet's own checks
+    /// are left out, so that tests can see what the mempool and the chain make of any payment).
     pub fn pay(&self, from: &SecretKey, to: &SecretKey, amount: Amount, fee: Amount) -> Transaction {
-        let coins = self.mempool.spendable_coins(&self.chain, &owner(from));
+        let coins = self.mempool.unspent_coins(&self.chain, &owner(from));
         let request = PaymentRequest { from: self.address(from), to: self.address(to), amount, fee };
-        build_payment(&self.keys, self.chain.params(), &coins, &request).unwrap()
+        let any_fee = tabcoin_core::ChainParams {
+            min_relay_fee_rate: tabcoin_core::FeeRate(0),
+            dust_threshold: Amount::ZERO,
+            ..self.chain.params().clone()
+        };
+        build_payment(&self.keys, &any_fee, &coins, &request).unwrap()
     }
 
     pub fn submit(&mut self, tx: Transaction) -> Result<(), MempoolError> {

@@ -64,9 +64,10 @@ fn the_minimum_fee_rate_is_enforced() {
 
 #[test]
 fn zero_fee_transactions_are_accepted_on_the_seeds_networks() {
-    for params in [ChainParams::main(), ChainParams::test()] {
+    for params in [ChainParams::seed(), ChainParams::test()] {
         assert_eq!(params.min_relay_fee_rate, FeeRate(0));
         assert_eq!(params.coinbase_maturity, 0);
+        assert_eq!(params.dust_threshold, Amount::ZERO);
     }
     let mut t = TestChain::new(&key(1));
     let tx = t.pay(&key(1), &key(2), coins(1), Amount::ZERO);
@@ -231,4 +232,64 @@ fn signatures_checked_elsewhere_count_only_for_their_transaction() {
     t.mempool.accept_with(honest.clone(), &t.chain, SignatureMode::Prechecked(&honest_checked)).unwrap();
     assert!(t.mempool.contains(&honest.txid()));
     assert_eq!(t.mempool.signature_jobs(&honest, &t.chain).err(), Some(MempoolError::AlreadyInMempool));
+}
+
+/// Main is meant to hold value: coinbases mature after 100 blocks, a fee floor, a dust
+/// threshold. Shown on a chain with main's policy and rules but a trivial proof of work.
+fn main_rules_cheap_work() -> ChainParams {
+    let test = ChainParams::test();
+    ChainParams {
+        pow_limit: test.pow_limit,
+        difficulty: test.difficulty,
+        address_version: test.address_version,
+        ..ChainParams::main()
+    }
+}
+
+#[test]
+fn main_has_a_coinbase_maturity_a_fee_floor_and_a_dust_threshold() {
+    let main = ChainParams::main();
+    assert_eq!(main.coinbase_maturity, 100);
+    assert!(main.min_relay_fee_rate > FeeRate(0));
+    assert!(main.dust_threshold > Amount::ZERO);
+
+    let mut t = TestChain::with_params(main_rules_cheap_work(), &key(1));
+    // The genesis output is a coinbase: not spendable for 100 blocks, so a shallow
+    // reorganisation can never erase a payment built on it. The wallet does not offer it,
+    // and a spend made by hand is refused.
+    assert!(t.mempool.spendable_coins(&t.chain, &owner(&key(1))).is_empty());
+    let genesis_coin = t.chain.utxos().coins_of(&owner(&key(1)))[0];
+    let mut early = tabcoin_core::Transaction {
+        version: 1,
+        inputs: tabcoin_core::tx::TxInputs::Spend(vec![tabcoin_core::TxIn {
+            prev_out: genesis_coin.0,
+            pubkey: key(1).public_key(),
+            signature: tabcoin_core::Signature([0; 64]),
+        }]),
+        outputs: vec![tabcoin_core::TxOut { amount: coins(9), pubkey_hash: owner(&key(2)) }],
+    };
+    early.sign_all(&key(1), &[coins(10)]);
+    assert!(matches!(
+        t.submit(early),
+        Err(MempoolError::Invalid(tabcoin_core::TxError::ImmatureCoinbase { required: 100, .. }))
+    ));
+    for _ in 0..100 {
+        t.mine(&key(3));
+    }
+    let fee = coins(1);
+    // An output below the dust threshold is refused, saying so.
+    let mut dusty = t.pay(&key(1), &key(2), Amount::from_base_units(399), fee);
+    dusty.outputs.retain(|o| o.amount == Amount::from_base_units(399));
+    let dusty = {
+        let mut tx = dusty;
+        tx.outputs.push(tabcoin_core::TxOut { amount: coins(8), pubkey_hash: owner(&key(1)) });
+        tx.sign_all(&key(1), &[coins(10)]);
+        tx
+    };
+    let refused = t.submit(dusty).unwrap_err();
+    assert!(matches!(refused, MempoolError::Dust { index: 0, .. }), "{refused:?}");
+    assert!(refused.to_string().contains("dust threshold"), "{refused}");
+    // Mature, with a fee: taken.
+    let paid = t.pay(&key(1), &key(2), coins(1), fee);
+    t.submit(paid).unwrap();
 }

@@ -9,8 +9,36 @@ use crate::harness::*;
 
 #[test]
 fn the_seeds_scenario_ends_with_the_seeds_balances() {
+    seeds_scenario_on(tabcoin_core::ChainParams::test());
+}
+
+/// The seed network's rules (what `./scripts/run.sh` starts), with a trivial proof of work so
+/// that the test mines at once: the scenario plays as the seed wrote it.
+#[test]
+fn the_seeds_scenario_plays_on_the_seed_network() {
+    let test = tabcoin_core::ChainParams::test();
+    let seed = tabcoin_core::ChainParams::seed();
+    seeds_scenario_on(tabcoin_core::ChainParams { pow_limit: test.pow_limit, difficulty: test.difficulty, ..seed });
+}
+
+/// On main the genesis output is a coinbase that must mature for 100 blocks: CENTRAL has
+/// nothing to pay with yet, which is why the scenario has a network of its own.
+#[test]
+fn main_does_not_let_the_genesis_output_be_spent_at_once() {
+    let test = tabcoin_core::ChainParams::test();
+    let main = tabcoin_core::ChainParams {
+        pow_limit: test.pow_limit,
+        difficulty: test.difficulty,
+        ..tabcoin_core::ChainParams::main()
+    };
+    let t = TestChain::with_params(main.clone(), &key(10));
+    let central = tabcoin_core::Address::new(main.address_version, owner(&key(10)));
+    assert!(t.mempool.spendable_coins(&t.chain, &central.pubkey_hash).is_empty());
+}
+
+fn seeds_scenario_on(params: tabcoin_core::ChainParams) {
     let central = key(10);
-    let mut t = TestChain::new(&central);
+    let mut t = TestChain::with_params(params, &central);
     let params = t.chain.params().clone();
 
     // The wallet node creates four addresses from entropy the shell supplies.
