@@ -5,6 +5,7 @@ use core::str::FromStr;
 
 use crate::amount::{Amount, COIN};
 use crate::difficulty::DifficultyRule;
+use crate::hash::BlockHash;
 use crate::pow::{CompactTarget, Target};
 
 /// The named networks.
@@ -73,6 +74,21 @@ impl FeeRate {
     }
 }
 
+/// Main's genesis block hash, in wire order (2026-12-04 00:00 UTC).
+const MAIN_GENESIS: [u8; 32] = [
+    0xc5, 0x8d, 0xb4, 0xfc, 0x70, 0x77, 0xc4, 0xbc, 0xfd, 0x8c, 0x22, 0x69, 0x07, 0x77, 0x3b, 0x0a, 0x2f, 0xd0, 0x62,
+    0x82, 0x8a, 0x53, 0xcb, 0xbc, 0x97, 0x3b, 0x75, 0x53, 0x55, 0x01, 0x00, 0x00,
+];
+
+/// A network's fixed genesis block: its time, its nonce, and the hash the block built from
+/// them must have (see [`crate::template::pinned_genesis`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PinnedGenesis {
+    pub time: u32,
+    pub nonce: u32,
+    pub hash: BlockHash,
+}
+
 /// Everything consensus and policy need to know about a network.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainParams {
@@ -82,6 +98,9 @@ pub struct ChainParams {
     /// The magics this network used under earlier consensus rules: a peer that still sends
     /// one is told to upgrade instead of being cut off without a word.
     pub retired_magics: &'static [[u8; 4]],
+    /// The genesis block every node of this network starts from (main's); `None`: the first
+    /// node makes one (`createblockchain`) and the others adopt the first they meet.
+    pub pinned_genesis: Option<PinnedGenesis>,
     /// The generation of this network's consensus rules, kept with a stored chain: a chain
     /// stored under other rules is refused at load ([`crate::chain::LoadError::RulesChanged`]).
     pub rules: u32,
@@ -136,6 +155,14 @@ impl ChainParams {
             // first rules and nodes on these never mistake each other's messages.
             magic: [0xf4, 0xab, 0xc0, 0x2e],
             retired_magics: &[[0xf4, 0xab, 0xc0, 0x1e]],
+            // Fixed: every node of main starts here, and a peer on another chain is refused (no
+            // node adopts the first genesis it meets). Its output pays no key. Shown as
+            // 0000015553753b97bccb538a8262d02f0a3b770769228cfdbcc47770fcb48dc5.
+            pinned_genesis: Some(PinnedGenesis {
+                time: 1_796_342_400,
+                nonce: 5_635_421,
+                hash: BlockHash(MAIN_GENESIS),
+            }),
             rules: 2,
             // Addresses start with 'T'.
             address_version: 0x41,
@@ -174,6 +201,7 @@ impl ChainParams {
             network: Network::Seed,
             magic: [0xf4, 0xab, 0xc0, 0x5e],
             retired_magics: &[],
+            pinned_genesis: None,
             rules: 1,
             // Addresses start with 'S'.
             address_version: 0x3f,
@@ -190,6 +218,7 @@ impl ChainParams {
             network: Network::Test,
             magic: [0xf4, 0xab, 0xc0, 0x7e],
             retired_magics: &[],
+            pinned_genesis: None,
             rules: 1,
             // Addresses start with 'm' or 'n', as Bitcoin's test networks.
             address_version: 0x6f,

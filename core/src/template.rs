@@ -218,7 +218,67 @@ pub fn create_genesis(params: &ChainParams, address: &Address, time: u32) -> Res
         address.pubkey_hash,
         params.subsidy(0),
         Vec::new(),
-        b"tabcoin genesis: Building Blockchain in Go, Part 7, made real".to_vec(),
+        GENESIS_MESSAGE.to_vec(),
     );
     template.mine().map_err(GenesisError::BadLimit)
+}
+
+/// The message in every genesis coinbase.
+const GENESIS_MESSAGE: &[u8] = b"tabcoin genesis: Building Blockchain in Go, Part 7, made real";
+
+/// A network's fixed genesis block (main's), built from its parameters: the coinbase pays the
+/// subsidy to a pubkey hash of zeros, which no key hashes to, so nobody can spend it; the
+/// time and nonce are fixed. `None` for networks whose chain `createblockchain` makes.
+pub fn pinned_genesis(params: &ChainParams) -> Option<Block> {
+    let pinned = params.pinned_genesis?;
+    let block = pinned_genesis_template(params)?.with_nonce(pinned.nonce);
+    (block.block_hash() == pinned.hash).then_some(block)
+}
+
+/// The template a network's fixed genesis block is mined from (its nonce zero): how the nonce
+/// in its parameters was found, and can be checked.
+pub fn pinned_genesis_template(params: &ChainParams) -> Option<BlockTemplate> {
+    let pinned = params.pinned_genesis?;
+    let header = BlockHeader {
+        version: BLOCK_VERSION,
+        prev_blockhash: BlockHash::ZERO,
+        merkle_root: MerkleRoot::ZERO,
+        time: pinned.time,
+        bits: params.pow_limit,
+        nonce: 0,
+    };
+    Some(BlockTemplate::assemble(
+        header,
+        0,
+        PubKeyHash([0; 20]),
+        params.subsidy(0),
+        Vec::new(),
+        GENESIS_MESSAGE.to_vec(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::ChainState;
+
+    #[test]
+    fn mains_genesis_is_fixed_valid_and_pays_no_one() {
+        let main = ChainParams::main();
+        let genesis = pinned_genesis(&main).expect("main's genesis rebuilds to its pinned hash");
+        assert_eq!(
+            genesis.block_hash().to_string(),
+            "0000015553753b97bccb538a8262d02f0a3b770769228cfdbcc47770fcb48dc5"
+        );
+        assert_eq!(genesis.txs[0].outputs[0].pubkey_hash, PubKeyHash([0; 20]));
+        let (chain, _) = ChainState::new(main.clone(), genesis).expect("a valid genesis");
+        assert_eq!(chain.height(), 0);
+        // A wrong nonce gives another hash: refused rather than a chain no one else follows.
+        let mut altered = main.clone();
+        if let Some(pinned) = altered.pinned_genesis.as_mut() {
+            pinned.nonce += 1;
+        }
+        assert!(pinned_genesis(&altered).is_none());
+        assert!(pinned_genesis(&ChainParams::seed()).is_none() && pinned_genesis(&ChainParams::test()).is_none());
+    }
 }

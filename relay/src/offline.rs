@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use tabcoin_core::chain::LoadError;
 use tabcoin_core::params::ChainParams;
-use tabcoin_core::template::{block_template, create_genesis};
+use tabcoin_core::template::{block_template, create_genesis, pinned_genesis};
 use tabcoin_core::wallet::KeySet;
 use tabcoin_core::{ChainState, Mempool};
 
@@ -51,7 +51,12 @@ pub fn open_chain(datadir: &Path, params: &ChainParams) -> Result<(Store, Option
     let store = Store::open(&store_path(datadir))?;
     let memory = store.load()?;
     if memory.is_empty() {
-        return Ok((store, None));
+        // A network with a fixed genesis (main) starts from it: nothing to create or adopt.
+        let Some(genesis) = pinned_genesis(params) else { return Ok((store, None)) };
+        let (chain, batch) = ChainState::new(params.clone(), genesis)
+            .map_err(|e| VerbError::Failed(format!("the network's fixed genesis block is refused: {e}")))?;
+        store.commit([&batch])?;
+        return Ok((store, Some(chain)));
     }
     let chain = ChainState::load(params.clone(), &memory).map_err(|error| match error {
         LoadError::RulesChanged { .. } => VerbError::Failed(format!(
@@ -91,6 +96,9 @@ pub fn execute(verb: &Verb, datadir: &Path, params: &ChainParams) -> Result<Stri
         }
         Verb::ListAddresses => Ok(verbs::addresses_text(&load_keys(datadir, passphrase)?, params)),
         Verb::CreateBlockchain { address } => {
+            if params.pinned_genesis.is_some() {
+                return Err(VerbError::FixedGenesis);
+            }
             let address = verbs::parse_address(address, params)?;
             let (store, chain) = open_chain(datadir, params)?;
             if chain.is_some() {

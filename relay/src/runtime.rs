@@ -289,6 +289,7 @@ impl Runtime {
                 Ok(Answer::Now(verbs::addresses_text(&offline::load_keys(&self.datadir, passphrase)?, &params)))
             }
             Verb::CreateBlockchain { .. } => Err(match self.node.chain() {
+                _ if params.pinned_genesis.is_some() => VerbError::FixedGenesis,
                 Some(_) => VerbError::ChainExists,
                 None => no_chain(),
             }),

@@ -59,6 +59,8 @@ pub enum VerbError {
     Load(LoadError),
     NoChain,
     ChainExists,
+    /// The network's genesis is fixed (main): no chain is created.
+    FixedGenesis,
     /// The verb needs the running node.
     NeedsNode(&'static str),
     /// Anything else, said in words.
@@ -77,6 +79,10 @@ impl std::fmt::Display for VerbError {
             VerbError::Load(e) => write!(f, "the stored chain cannot be read: {e}"),
             VerbError::NoChain => f.write_str("there is no chain yet: run `tabcoin createblockchain --address ADDR`"),
             VerbError::ChainExists => f.write_str("a chain exists already in this data directory"),
+            VerbError::FixedGenesis => f.write_str(
+                "this network's genesis block is fixed and pays no one: its chain starts by itself (`tabcoin startnode`); \
+                 `createblockchain` makes chains on the seed and test networks",
+            ),
             VerbError::NeedsNode(why) => f.write_str(why),
             VerbError::Failed(why) => f.write_str(why),
         }

@@ -164,8 +164,13 @@ fn a_chain_stored_under_earlier_rules_is_refused_with_what_to_do() {
     let (ok, out, _) = main(&["createwallet"]);
     assert!(ok, "{out}");
     let address = out.rsplit(' ').next().unwrap().to_string();
+    // Main's genesis is fixed: no chain is created by hand; the first verb that needs the
+    // chain starts it from that genesis.
     let (ok, _, err) = main(&["createblockchain", "--address", &address]);
+    assert!(!ok && err.contains("genesis block is fixed"), "{err}");
+    let (ok, out, err) = main(&["printchain"]);
     assert!(ok, "{err}");
+    assert!(out.contains("0000015553753b97bccb538a8262d02f0a3b770769228cfdbcc47770fcb48dc5"), "{out}");
     // What a store written under the first rules looks like: no rules record.
     {
         let store = tabcoin_relay::store::Store::open(&d.join("chain.redb")).unwrap();

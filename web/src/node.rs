@@ -154,7 +154,17 @@ impl TabNode {
             None => KeySet::new(),
         };
         let chain = if memory.is_empty() {
-            None
+            // A network with a fixed genesis (main) starts from it; on the others the node
+            // adopts its relay's chain.
+            match tabcoin_core::template::pinned_genesis(&params) {
+                Some(genesis) => {
+                    let (chain, batch) = ChainState::new(params.clone(), genesis)
+                        .map_err(|e| StartError::Load(format!("the network's fixed genesis block is refused: {e}")))?;
+                    store.commit(&[batch]).await.map_err(StartError::Store)?;
+                    Some(chain)
+                }
+                None => None,
+            }
         } else {
             Some(ChainState::load(params.clone(), &memory).map_err(|e| match e {
                 LoadError::RulesChanged { .. } => StartError::RulesChanged(e.to_string()),
@@ -726,6 +736,24 @@ pub(crate) mod tests {
         let store = IdbStore::open(&database_name(&id)).await.unwrap();
         assert!(store.load().await.unwrap().is_empty(), "the old chain is gone");
         assert_eq!(store.wallet().await.unwrap(), Some(vec![9, 9]), "the keys are kept");
+        store.close();
+        IdbStore::delete(&database_name(&id)).await.unwrap();
+    }
+
+    /// A fresh tab on main starts from main's fixed genesis (stored at once), not from the
+    /// first chain a relay serves.
+    #[wasm_bindgen_test]
+    async fn a_fresh_tab_on_main_starts_from_the_fixed_genesis() {
+        let id = format!("test-main-{}", (js_sys::Math::random() * 1e15) as u64);
+        let main = ChainParams::main();
+        let node = TabNode::start(&id, "ws://127.0.0.1:1/ws", main.clone(), Role::Wallet, None).await.unwrap();
+        let pinned = tabcoin_core::template::pinned_genesis(&main).unwrap().block_hash();
+        assert_eq!(node.height(), Some(0));
+        assert_eq!(node.tip(), Some(pinned));
+        node.stop();
+        let store = IdbStore::open(&database_name(&id)).await.unwrap();
+        let restored = ChainState::load(main, &store.load().await.unwrap()).unwrap();
+        assert_eq!(restored.genesis_hash(), pinned, "stored before anything else");
         store.close();
         IdbStore::delete(&database_name(&id)).await.unwrap();
     }

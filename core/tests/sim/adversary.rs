@@ -477,6 +477,27 @@ fn a_peer_on_retired_rules_learns_why_before_it_is_cut_off() {
     ));
 }
 
+/// A fresh node on main starts from main's fixed genesis and refuses a peer on another chain,
+/// instead of adopting the first genesis it meets (as nodes of the seed and test networks do).
+#[test]
+fn a_fresh_main_node_refuses_other_chains_instead_of_adopting_one() {
+    let params = ChainParams::main();
+    let genesis = tabcoin_core::template::pinned_genesis(&params).unwrap();
+    let (chain, _) = ChainState::new(params.clone(), genesis.clone()).unwrap();
+    let mut cfg = config(Role::Wallet, OUR_NONCE);
+    cfg.params = params.clone();
+    let mut node = Node::new(cfg, Some(chain));
+    node.peer_connected(1, Direction::Outbound, "ws://relay.example.org/ws".into(), NOW);
+    let other = BlockHash([9; 32]);
+    node.received(1, &version(other, 5).to_frame(params.magic), NOW);
+    let out: Vec<Output> = std::iter::from_fn(|| node.poll_output()).collect();
+    assert_eq!(
+        disconnect_reason(&out, 1),
+        Some(DisconnectReason::WrongChain { ours: genesis.block_hash(), theirs: other })
+    );
+    assert_eq!(node.chain().unwrap().genesis_hash(), genesis.block_hash());
+}
+
 /// A peer that was asked for blocks and delivers nothing for two minutes is dropped; one that
 /// keeps delivering is not.
 #[test]
