@@ -76,10 +76,13 @@ fn signed_chain(dir: Option<&String>, blocks: u32) {
     );
 }
 
+/// Every simulated peer connects from 127.0.0.1: the per-address cap must let them all in.
+const LOOPBACK_CROWD: [&str; 2] = ["--max-connections-per-address", "1000000"];
+
 async fn sync(blocks: u32) {
     let relay_dir = TempDir::new("bench-sync-relay");
     write_chain(relay_dir.path(), blocks, &mut KeySet::new());
-    let relay = Relay::start(relay_dir.path(), &[]);
+    let relay = Relay::start(relay_dir.path(), &LOOPBACK_CROWD);
     let mut rates = Vec::new();
     for run in 0..5 {
         let node_dir = TempDir::new("bench-sync-node");
@@ -110,7 +113,7 @@ async fn join(relay: &Relay, genesis: BlockHash, nonce: u64) -> Socket {
 async fn idle(peers: usize) {
     let relay_dir = TempDir::new("bench-idle");
     let chain = write_chain(relay_dir.path(), 10, &mut KeySet::new());
-    let relay = Relay::start(relay_dir.path(), &[]);
+    let relay = Relay::start(relay_dir.path(), &LOOPBACK_CROWD);
     let pid = relay.child.id();
     let before = rss_kib(pid);
     let started = Instant::now();
@@ -140,7 +143,7 @@ async fn fanout(peers: usize) {
     let relay_dir = TempDir::new("bench-fanout");
     let mut keys = KeySet::new();
     let chain = write_chain(relay_dir.path(), 1, &mut keys);
-    let relay = Relay::start(relay_dir.path(), &[]);
+    let relay = Relay::start(relay_dir.path(), &LOOPBACK_CROWD);
     let magic = ChainParams::test().magic;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut joining = futures_util::stream::iter(0..peers)

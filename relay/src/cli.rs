@@ -121,6 +121,10 @@ pub struct StartNode {
     /// (a LAN of relays, or several on one machine); by default only public ones.
     #[arg(long)]
     pub allow_private_addresses: bool,
+    /// Connections held at once from one address (every connection from it: peers, the page,
+    /// the API); the total is the open-file limit less a reserve.
+    #[arg(long, default_value_t = 256)]
+    pub max_connections_per_address: usize,
     /// The page's files.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../www"))]
     pub www: PathBuf,

@@ -14,6 +14,7 @@ use tabcoin_core::params::ChainParams;
 use tabcoin_core::protocol::Role;
 
 use crate::cli::{Common, StartNode};
+use crate::guard::{self, GuardedAcceptor};
 use crate::miner::Miner;
 use crate::offline;
 use crate::runtime::{Input, PeerIds, Runtime, View};
@@ -184,9 +185,18 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 async fn serve_http(app: axum::Router, address: SocketAddr, options: &StartNode) -> Result<String, VerbError> {
     let failed = |e: std::io::Error| VerbError::Failed(format!("cannot listen on {address}: {e}"));
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let descriptors = guard::raise_open_file_limit();
+    let limits = guard::Limits::for_descriptors(descriptors, options.max_connections_per_address);
+    tracing::info!(
+        "open-file limit {descriptors}: at most {} connections, {} from one address",
+        limits.total,
+        limits.per_source
+    );
+    let gate = guard::Gate::new(limits);
     let listener = std::net::TcpListener::bind(address).map_err(failed)?;
     let local = listener.local_addr().map_err(failed)?;
-    let mut server = axum_server::from_tcp(listener).map_err(failed)?;
+    let mut server =
+        axum_server::from_tcp(listener).map_err(failed)?.first_request_timeout(guard::FIRST_REQUEST_TIMEOUT);
     server.http_builder().http1().header_read_timeout(HEADER_READ_TIMEOUT);
     // Protocol messages are small and latency matters (a tx `inv` to every peer): no Nagle.
     let plain = NoDelayAcceptor::new();
@@ -195,7 +205,8 @@ async fn serve_http(app: axum::Router, address: SocketAddr, options: &StartNode)
             let config = RustlsConfig::from_pem_file(cert, key)
                 .await
                 .map_err(|e| VerbError::Failed(format!("cannot load the TLS certificate or key: {e}")))?;
-            let server = server.acceptor(RustlsAcceptor::new(config).acceptor(plain));
+            let tls = RustlsAcceptor::new(config).acceptor(plain);
+            let server = server.acceptor(GuardedAcceptor::new(tls, gate));
             tokio::spawn(async move {
                 if let Err(e) = server.serve(service).await {
                     tracing::error!("HTTPS server stopped: {e}");
@@ -204,7 +215,7 @@ async fn serve_http(app: axum::Router, address: SocketAddr, options: &StartNode)
             Ok(format!("https://{local}/"))
         }
         _ => {
-            let server = server.acceptor(plain);
+            let server = server.acceptor(GuardedAcceptor::new(plain, gate));
             tokio::spawn(async move {
                 if let Err(e) = server.serve(service).await {
                     tracing::error!("HTTP server stopped: {e}");

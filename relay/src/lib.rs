@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod daemon;
+pub mod guard;
 pub mod miner;
 pub mod offline;
 pub mod peer;

@@ -82,7 +82,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 async fn answer(stream: TcpStream, secret: &str, inputs: mpsc::Sender<Input>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    BufReader::new(read.take(MAX_REQUEST_BYTES)).read_line(&mut line).await?;
+    // A silent connection is not held: its request line comes within the deadline or never.
+    tokio::time::timeout(
+        crate::guard::FIRST_REQUEST_TIMEOUT,
+        BufReader::new(read.take(MAX_REQUEST_BYTES)).read_line(&mut line),
+    )
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no request within the deadline"))??;
     let reply = match serde_json::from_str::<Request>(&line) {
         Err(e) => Reply::Err(format!("bad RPC request: {e}")),
         Ok(request) if !constant_time_eq(request.cookie.as_bytes(), secret.as_bytes()) => {
