@@ -45,6 +45,10 @@ pub async fn run(common: &Common, options: &StartNode) -> Result<(), VerbError> 
     };
     let (store, chain) = offline::open_chain(&datadir, &params)?;
     let chain = match chain {
+        Some(chain) if chain.height() == 0 && params.pinned_genesis.is_some() => {
+            println!("The chain starts from the {} network's fixed genesis {}", params.network, chain.tip());
+            Some(chain)
+        }
         Some(chain) => {
             println!("Restored the chain: height {}, tip {}", chain.height(), chain.tip());
             Some(chain)
