@@ -61,7 +61,7 @@ fn main() {
 
     let coin = Coin { output: payment.outputs[0], height: 1, is_coinbase: false };
     let undo = BlockUndo { spent: vec![coin, Coin { is_coinbase: true, ..coin }] };
-    let record = IndexRecord { header: block.header, height: 1, has_data: true };
+    let record = IndexRecord { header: block.header, height: 1, has_data: true, invalid: false };
     for (tag, name, bytes) in [
         (0u8, "coin", coin.to_bytes()),
         (1, "undo", undo.to_bytes()),

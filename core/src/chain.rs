@@ -156,6 +156,8 @@ pub struct ChainState {
     invalid: RecentSet<BlockHash>,
     /// Each stored block's children: what marking a branch invalid walks.
     children: HashMap<BlockHash, Vec<BlockHash>>,
+    /// Stored blocks found invalid since the last [`ChainState::take_invalidity_batch`].
+    newly_invalid: Vec<BlockHash>,
     tx_index: HashMap<Txid, TxLocation>,
     history: HashMap<PubKeyHash, Vec<HistoryEntry>>,
 }
@@ -171,6 +173,7 @@ impl ChainState {
             utxos: UtxoSet::new(),
             invalid: RecentSet::new(MAX_REMEMBERED_INVALID),
             children: HashMap::new(),
+            newly_invalid: Vec::new(),
             tx_index: HashMap::new(),
             history: HashMap::new(),
         }
@@ -360,9 +363,28 @@ impl ChainState {
         )
     }
 
-    /// Records a block that failed in a way that proves its hash invalid.
+    /// Records a block that failed in a way that proves its hash invalid; a stored one is
+    /// marked in the store too ([`ChainState::take_invalidity_batch`]).
     fn remember_invalid(&mut self, hash: BlockHash) {
         self.invalid.insert(hash);
+        if self.index.get(&hash).is_some_and(|i| i.has_data) {
+            self.newly_invalid.push(hash);
+        }
+    }
+
+    /// The writes that mark stored blocks found invalid since the last call, for the shell to
+    /// commit: after a restart they are still known invalid, and their branch is not tried
+    /// again. Empty if none was found.
+    pub fn take_invalidity_batch(&mut self) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        for hash in std::mem::take(&mut self.newly_invalid) {
+            if let Some(info) = self.index.get(&hash) {
+                let record =
+                    IndexRecord { header: info.header, height: info.height, has_data: info.has_data, invalid: true };
+                batch.put(Table::Index, hash.0.to_vec(), record.to_bytes());
+            }
+        }
+        batch
     }
 
     /// Remembers `failed` as invalid, and every block stored above it: a walk over the
@@ -398,7 +420,7 @@ impl ChainState {
     }
 
     fn store_block(&mut self, info: BlockInfo, block: Block, batch: &mut WriteBatch) {
-        let record = IndexRecord { header: info.header, height: info.height, has_data: true };
+        let record = IndexRecord { header: info.header, height: info.height, has_data: true, invalid: false };
         batch.put(Table::Index, info.hash.0.to_vec(), record.to_bytes());
         batch.put(Table::Blocks, info.hash.0.to_vec(), block.to_bytes());
         self.add_to_index(info);
@@ -749,6 +771,9 @@ impl ChainState {
                 chain_work,
                 has_data: record.has_data,
             });
+            if record.invalid {
+                state.invalid.insert(hash);
+            }
         }
 
         for (key, value) in store.iter(Table::Blocks) {

@@ -121,25 +121,24 @@ pub struct IndexRecord {
     pub header: BlockHeader,
     pub height: u32,
     pub has_data: bool,
+    /// The block was found invalid (kept so that a restart remembers it).
+    pub invalid: bool,
 }
 
 impl Encoding for IndexRecord {
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.header.encode_to(out);
         self.height.encode_to(out);
-        out.push(u8::from(self.has_data));
+        out.push(u8::from(self.has_data) | u8::from(self.invalid) << 1);
     }
     fn decode_from(r: &mut crate::encode::Reader<'_>) -> Result<Self, DecodeError> {
         let header = BlockHeader::decode_from(r)?;
         let height = r.u32()?;
-        let has_data = match r.u8()? {
-            0 => false,
-            1 => true,
-            _ => {
-                return Err(DecodeError::Invalid { what: "index flags", reason: "must be 0 or 1" });
-            }
-        };
-        Ok(IndexRecord { header, height, has_data })
+        let flags = r.u8()?;
+        if flags > 3 {
+            return Err(DecodeError::Invalid { what: "index flags", reason: "only bits 0 (data) and 1 (invalid)" });
+        }
+        Ok(IndexRecord { header, height, has_data: flags & 1 == 1, invalid: flags & 2 == 2 })
     }
 }
 
@@ -243,10 +242,10 @@ mod tests {
         }
 
         #[test]
-        fn index_record_round_trip(prev in any::<[u8; 32]>(), root in any::<[u8; 32]>(), fields in any::<(u32, u32, u32, u32, u32)>(), has_data in any::<bool>()) {
+        fn index_record_round_trip(prev in any::<[u8; 32]>(), root in any::<[u8; 32]>(), fields in any::<(u32, u32, u32, u32, u32)>(), has_data in any::<bool>(), invalid in any::<bool>()) {
             let (version, time, bits, nonce, height) = fields;
             let header = BlockHeader { version, prev_blockhash: BlockHash(prev), merkle_root: MerkleRoot(root), time, bits: CompactTarget(bits), nonce };
-            let record = IndexRecord { header, height, has_data };
+            let record = IndexRecord { header, height, has_data, invalid };
             prop_assert_eq!(IndexRecord::from_bytes(&record.to_bytes()).unwrap(), record);
         }
 

@@ -1394,6 +1394,7 @@ impl Node {
                 false
             }
             Err(error) => {
+                self.store_invalidity();
                 if error.proves_hash_invalid() {
                     self.pending_headers.remove(&hash);
                 } else {
@@ -1406,6 +1407,16 @@ impl Node {
                 }
                 false
             }
+        }
+    }
+
+    /// Marks in the store the stored blocks the chain just found invalid, so that a restart
+    /// remembers them.
+    fn store_invalidity(&mut self) {
+        let Some(chain) = &mut self.chain else { return };
+        let batch = chain.take_invalidity_batch();
+        if !batch.is_empty() {
+            self.write(batch, Vec::new());
         }
     }
 

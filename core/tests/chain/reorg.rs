@@ -186,9 +186,20 @@ fn descendants_of_a_block_that_failed_are_remembered_as_invalid() {
     assert!(!t.chain.is_known_invalid(&b1.block_hash()));
 
     let another = t.block_on(b3.block_hash(), &key(5), vec![]);
-    assert_eq!(t.accept(another), Err(BlockError::InvalidAncestor(b3.block_hash())));
+    assert_eq!(t.accept(another.clone()), Err(BlockError::InvalidAncestor(b3.block_hash())));
     assert_eq!(t.chain.height(), 3);
     t.assert_consistent();
+
+    // The stored blocks found invalid are marked in the store: a restart still knows them,
+    // and their branch is not tried again.
+    let marks = t.chain.take_invalidity_batch();
+    assert_eq!(marks.len(), 2, "b2 and b3 were stored");
+    assert!(t.chain.take_invalidity_batch().is_empty(), "taken once");
+    t.store.apply(&marks);
+    let mut restarted = tabcoin_core::ChainState::load(t.chain.params().clone(), &t.store).unwrap();
+    assert!(restarted.is_known_invalid(&b2.block_hash()) && restarted.is_known_invalid(&b3.block_hash()));
+    assert!(!restarted.is_known_invalid(&b1.block_hash()));
+    assert_eq!(restarted.accept_block(another, t.now), Err(BlockError::InvalidAncestor(b3.block_hash())));
 }
 
 #[test]
