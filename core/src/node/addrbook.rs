@@ -111,9 +111,20 @@ pub(super) fn is_relay_url(url: &str, allow_private: bool) -> bool {
     if !path.bytes().all(|b| b.is_ascii_graphic()) || path.contains(['?', '#']) {
         return false;
     }
+    // No userinfo (`user@host`: a browser would dial what follows the `@`), no backslash.
+    if authority.contains(['@', '\\']) {
+        return false;
+    }
     let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
         let Some((inside, after)) = bracketed.split_once(']') else { return false };
-        (Host::V6(inside), after.strip_prefix(':'))
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(port) => Some(port),
+                None => return false,
+            },
+        };
+        (Host::V6(inside), port)
     } else {
         match authority.split_once(':') {
             Some((host, port)) => (Host::Name(host), Some(port)),
@@ -234,6 +245,11 @@ mod tests {
             "ws://[fd00::1]/ws",
             "ws://[::ffff:127.0.0.1]/ws",
             "ws://-bad-.example/ws",
+            "ws://[2001:4860::1]@169.254.169.254/",
+            "ws://[2001:4860::1]@127.0.0.1:8080/",
+            "ws://[2001:4860::1]x/",
+            "ws://relay.example.org@127.0.0.1/",
+            "ws://relay.example.org\\@127.0.0.1/",
         ] {
             assert!(!is_relay_url(bad, false), "{bad}");
         }

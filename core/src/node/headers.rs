@@ -98,8 +98,19 @@ impl PendingHeaders {
             self.uncount(&old);
         }
         self.queued += usize::from(pending.queued);
-        *self.counts.entry(pending.source).or_default() += 1;
-        self.sent.entry(pending.source).or_default().push(hash);
+        let count = {
+            let count = self.counts.entry(pending.source).or_default();
+            *count += 1;
+            *count
+        };
+        let sent = self.sent.entry(pending.source).or_default();
+        sent.push(hash);
+        // Entries of headers since connected or re-sent go stale: drop them before they
+        // outgrow the headers the peer still has pending.
+        if sent.len() > 2 * count + 64 {
+            let headers = &self.headers;
+            sent.retain(|h| headers.get(h).is_some_and(|p| p.source == pending.source));
+        }
     }
 
     pub(super) fn remove(&mut self, hash: &BlockHash) {
@@ -109,7 +120,7 @@ impl PendingHeaders {
     }
 
     fn uncount(&mut self, old: &PendingHeader) {
-        self.queued -= usize::from(old.queued);
+        self.queued = self.queued.saturating_sub(usize::from(old.queued));
         let peer = old.source;
         if let Some(count) = self.counts.get_mut(&peer) {
             *count = count.saturating_sub(1);
@@ -121,25 +132,41 @@ impl PendingHeaders {
         }
     }
 
-    /// Queues the blocks of `branch` (pending headers in chain order, the newest last) that are
-    /// not queued yet, with their unqueued ancestors before them, oldest first, each in its
-    /// sender's queue. Called once the branch has more work than the active chain. A header
-    /// sent again after it was forgotten is queued even though its descendants already are.
-    pub(super) fn queue_branch(&mut self, branch: &[BlockHash]) {
-        let mut ancestors = Vec::new();
-        let mut cursor = branch.first().and_then(|h| self.headers.get(h)).map(|p| p.header.prev_blockhash);
-        while let Some(hash) = cursor {
-            let Some(pending) = self.headers.get(&hash).filter(|p| !p.queued) else { break };
-            ancestors.push(hash);
-            cursor = Some(pending.header.prev_blockhash);
+    /// Queues for fetching the blocks of the branch ending at `best` (a pending header whose
+    /// chain has more work than the active one): it and every pending ancestor, found by
+    /// following `prev_blockhash`, not yet queued, oldest first, each in its sender's queue.
+    /// Only ancestors of a header with the work count, whatever else a message carried; a
+    /// header sent again after it was forgotten is queued even if its descendants are.
+    pub(super) fn queue_branch(&mut self, best: BlockHash) {
+        let mut branch = Vec::new();
+        let mut cursor = best;
+        while let Some(pending) = self.headers.get(&cursor) {
+            branch.push(cursor);
+            cursor = pending.header.prev_blockhash;
         }
-        for hash in ancestors.into_iter().rev().chain(branch.iter().copied()) {
+        for hash in branch.into_iter().rev() {
             if let Some(pending) = self.headers.get_mut(&hash).filter(|p| !p.queued) {
                 pending.queued = true;
                 self.queued += 1;
                 self.queues.entry(pending.source).or_default().push_back(hash);
             }
         }
+    }
+
+    /// Forgets headers that will not be fetched: not queued, and at least `depth` below the
+    /// active tip (losing sides of old forks), or all unqueued ones past the global cap's
+    /// use (`keep_queued_room`). Returns how many went.
+    pub(super) fn prune_unqueued(&mut self, tip_height: u32, depth: u32, over_cap: bool) -> usize {
+        let stale: Vec<BlockHash> = self
+            .headers
+            .iter()
+            .filter(|(_, p)| !p.queued && (over_cap || p.height.saturating_add(depth) < tip_height))
+            .map(|(hash, _)| *hash)
+            .collect();
+        for hash in &stale {
+            self.remove(hash);
+        }
+        stale.len()
     }
 
     /// Puts a queued block back in its sender's queue (at the front: blocks a peer failed to
@@ -182,15 +209,12 @@ impl PendingHeaders {
         self.counts.remove(&peer);
         for hash in sent {
             let Some(pending) = self.headers.get(&hash).copied().filter(|p| p.source == peer) else { continue };
-            self.queued -= usize::from(pending.queued);
+            self.queued = self.queued.saturating_sub(usize::from(pending.queued));
             match keep(&hash) {
                 Some(heir) => {
                     self.headers.remove(&hash);
-                    let inherited = PendingHeader { source: heir, ..pending };
-                    self.insert(hash, inherited);
-                    if inherited.queued {
-                        self.queues.entry(heir).or_default().push_back(hash);
-                    }
+                    // The heir is fetching it: if that fails, `requeue` puts it in the heir's queue.
+                    self.insert(hash, PendingHeader { source: heir, ..pending });
                 }
                 None => {
                     self.headers.remove(&hash);
@@ -222,7 +246,9 @@ impl PendingHeaders {
         times.push(parent_header.time);
         let mut cursor = (parent_header, parent_height);
         while times.len() < MEDIAN_TIME_SPAN && cursor.1 > 0 {
-            let Some((header, height, _)) = lookup(&cursor.0.prev_blockhash) else { break };
+            // An ancestor missing (a hole left by a peer's forgotten headers): the context can
+            // not be told, and the header is treated as not connected rather than misjudged.
+            let (header, height, _) = lookup(&cursor.0.prev_blockhash)?;
             times.push(header.time);
             cursor = (header, height);
         }

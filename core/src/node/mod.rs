@@ -83,6 +83,11 @@ const MAX_PENDING_HEADERS: usize = 400_000;
 /// Pending headers one peer may have sent: we ask for no more past it (until its blocks
 /// connect), and a peer that sends more anyway is cut off.
 const MAX_PENDING_HEADERS_PER_PEER: usize = 40_000;
+/// Headers not worth fetching this far below the tip are forgotten (the losing sides of old
+/// forks), so that they neither hold a peer's allowance nor fill the global one.
+const STALE_HEADER_DEPTH: u32 = 100;
+/// How often stale headers are looked for.
+const HEADER_PRUNE_INTERVAL_MS: u64 = 60_000;
 /// Bytes of peers' transactions held while the shell checks their signatures (and of their
 /// children waiting for them); beyond it new ones are ignored, not counted against the peer.
 const MAX_TX_CHECK_BYTES: usize = 8 * 1024 * 1024;
@@ -276,6 +281,7 @@ pub struct Node {
     next_job: u64,
     own_txs: LiteMap<Txid, Transaction>,
     last_reannounce_ms: u64,
+    last_header_prune_ms: u64,
     addresses: AddressBook,
     ping_counter: u64,
     /// Blocks that extend the tip (and each other), waiting for their signatures to be handed
@@ -332,6 +338,7 @@ impl Node {
             next_job: 0,
             own_txs: LiteMap::new(),
             last_reannounce_ms: 0,
+            last_header_prune_ms: 0,
             addresses,
             ping_counter: 0,
             verify_queue: Vec::new(),
@@ -551,8 +558,11 @@ impl Node {
             }
             Message::Addr(list) => {
                 let source = self.peers.get(&peer).map(|p| p.address.clone()).unwrap_or_default();
+                let now = self.now_secs();
                 for address in list {
-                    self.addresses.add(address, &source);
+                    // A time ahead of ours would pin the entry against eviction.
+                    let last_seen = address.last_seen.min(now);
+                    self.addresses.add(PeerAddress { last_seen, ..address }, &source);
                 }
             }
             Message::Inv(items) => self.on_inv(peer, items),
@@ -698,6 +708,13 @@ impl Node {
                 for peer in self.ready_peers() {
                     self.query_chain(peer);
                 }
+            }
+        }
+        if now.saturating_sub(self.last_header_prune_ms) >= HEADER_PRUNE_INTERVAL_MS {
+            self.last_header_prune_ms = now;
+            let tip_height = self.chain.as_ref().map_or(0, ChainState::height);
+            if self.pending_headers.prune_unqueued(tip_height, STALE_HEADER_DEPTH, false) > 0 {
+                self.resume_header_sync();
             }
         }
         if !self.own_txs.is_empty() && now.saturating_sub(self.last_reannounce_ms) >= REANNOUNCE_INTERVAL_MS {
@@ -1065,6 +1082,11 @@ impl Node {
         let mut newest_known: Option<(BlockHash, u32)> = None;
         // The message's headers not in our chain, known or new, in its order.
         let mut branch: Vec<BlockHash> = Vec::new();
+        if headers.windows(2).any(|pair| pair[1].prev_blockhash != pair[0].block_hash()) {
+            // A `headers` message is one chain, in order: anything else is not an answer.
+            self.disconnect(peer, DisconnectReason::Misbehaving("headers that do not form a chain"));
+            return;
+        }
         for header in &headers {
             let hash = header.block_hash();
             if let Err(error) = check_proof_of_work(&hash, header.bits, params) {
@@ -1142,6 +1164,11 @@ impl Node {
         headers: Vec<(BlockHash, PendingHeader)>,
         branch: &[BlockHash],
     ) -> Option<(BlockHash, u32)> {
+        if self.pending_headers.len() + headers.len() > MAX_PENDING_HEADERS {
+            // Full: headers that will not be fetched make room first.
+            let tip_height = self.chain.as_ref().map_or(0, ChainState::height);
+            self.pending_headers.prune_unqueued(tip_height, STALE_HEADER_DEPTH, true);
+        }
         let mut newest = None;
         for (hash, pending) in headers {
             if self.pending_headers.len() >= MAX_PENDING_HEADERS {
@@ -1151,11 +1178,11 @@ impl Node {
             newest = Some((hash, pending.height));
         }
         let tip_work = self.chain.as_ref().map_or(Work::ZERO, ChainState::tip_work);
-        let best = branch.iter().rev().find_map(|h| self.pending_headers.get(h).map(|p| (p.chain_work, p.height)));
-        if let Some((work, height)) = best
+        let best = branch.iter().rev().find_map(|h| self.pending_headers.get(h).map(|p| (*h, p.chain_work, p.height)));
+        if let Some((hash, work, height)) = best
             && work > tip_work
         {
-            self.pending_headers.queue_branch(branch);
+            self.pending_headers.queue_branch(hash);
             // Only a branch worth fetching counts towards the sync's total.
             self.best_header_height = self.best_header_height.max(height);
         }
@@ -1768,7 +1795,8 @@ impl Node {
     /// be as high that has not said it lacks it, with room in its window.
     fn fetch_candidate(&self, hash: &BlockHash, ready: &[PeerId], requests: &LiteMap<PeerId, Vec<BlockHash>>) -> Fetch {
         let stored = self.chain.as_ref().is_some_and(|c| c.block_info(hash).is_some_and(|i| i.has_data));
-        let done = stored || self.orphans.contains_key(hash) || self.blocks_held.contains_key(hash);
+        let in_flight = self.peers.values().any(|p| p.in_flight.contains_key(hash));
+        let done = stored || in_flight || self.orphans.contains_key(hash) || self.blocks_held.contains_key(hash);
         let Some(pending) = self.pending_headers.get(hash).filter(|_| !done) else { return Fetch::Done };
         let candidates = std::iter::once(pending.source).chain(ready.iter().copied());
         let chosen = candidates.filter(|id| ready.contains(id)).find(|id| {

@@ -209,3 +209,48 @@ fn a_verack_first_and_an_unasked_block_without_work_cut_the_sender_off() {
         Some(DisconnectReason::InvalidBlock(tabcoin_core::BlockError::HighHash))
     ));
 }
+
+/// A `headers` message is one chain in order: one that mixes branches (junk, then a header of
+/// more work that someone else announced, to get the junk fetched) cuts its sender off.
+#[test]
+fn headers_that_do_not_form_a_chain_cut_the_sender_off() {
+    let (mut node, blocks) = setup(2);
+    join(&mut node, 1, 2, Work::from_be_bytes([0xff; 32]));
+    drain(&mut node);
+    let genesis = node.chain().unwrap().genesis_hash();
+    let genesis_time = node.chain().unwrap().tip_info().unwrap().header.time;
+    let junk = cheap_header(genesis, genesis_time + 1, 7);
+    node.received(1, &frame(Message::Headers(vec![junk, blocks[1].header])), NOW);
+    assert_eq!(
+        disconnect_reason(&drain(&mut node), 1),
+        Some(DisconnectReason::Misbehaving("headers that do not form a chain"))
+    );
+    assert_eq!(node.sync_status().pending_headers, 0);
+}
+
+/// Headers of a side branch that will never be fetched are forgotten once they are 100 blocks
+/// below the tip, so that they hold no peer's allowance for good.
+#[test]
+fn stale_side_headers_are_forgotten() {
+    let (mut node, blocks) = setup(120);
+    join(&mut node, 2, 120, Work::from_be_bytes([0xff; 32]));
+    drain(&mut node);
+    node.received(2, &frame(Message::Headers(blocks.iter().map(|b| b.header).collect())), NOW);
+    drain(&mut node);
+    for block in &blocks {
+        node.received(2, &frame(Message::Block(block.clone())), NOW);
+    }
+    assert_eq!(node.chain().unwrap().height(), 120);
+    // A one-block side branch off genesis: less work, kept but never fetched.
+    let genesis = node.chain().unwrap().genesis_hash();
+    let genesis_time = node.chain().unwrap().block_info(&genesis).unwrap().header.time;
+    join(&mut node, 1, 1, Work::ZERO);
+    drain(&mut node);
+    node.received(1, &frame(Message::Headers(vec![cheap_header(genesis, genesis_time + 1, 9)])), NOW);
+    drain(&mut node);
+    assert_eq!(node.sync_status().pending_headers, 1);
+    assert_eq!(node.sync_status().to_fetch, 0);
+    node.tick(NOW + 61_000);
+    drain(&mut node);
+    assert_eq!(node.sync_status().pending_headers, 0, "forgotten a minute later");
+}
