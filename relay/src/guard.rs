@@ -79,6 +79,7 @@ impl Gate {
 
     /// A slot for a connection from `source`, if the caps allow.
     fn admit(self: &Arc<Gate>, source: IpAddr) -> Option<Slot> {
+        let source = source_group(source);
         let mut counts = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let from_source = counts.by_source.get(&source).copied().unwrap_or(0);
         if counts.total >= self.limits.total || from_source >= self.limits.per_source {
@@ -116,6 +117,23 @@ impl Gate {
     /// Connections held now.
     pub fn held(&self) -> usize {
         self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).total
+    }
+}
+
+/// Where a connection counts against the per-address cap: its IPv4 address, or the /64 of its
+/// IPv6 address (one subscriber is handed a whole /64, and could otherwise open the cap's
+/// worth of connections from each of its addresses).
+fn source_group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+        v4 => v4,
     }
 }
 
@@ -234,5 +252,17 @@ mod tests {
         drop(first);
         assert_eq!(gate.held(), 2);
         assert!(gate.admit(a).is_some(), "a slot given back is free again");
+
+        // One IPv6 /64 is one source, however many of its addresses connect.
+        let gate = Gate::new(Limits { total: 10, per_source: 2 });
+        let in_64 = |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, last));
+        let _one = gate.admit(in_64(1)).unwrap();
+        let _two = gate.admit(in_64(2)).unwrap();
+        assert!(gate.admit(in_64(3)).is_none());
+        assert!(gate.admit(IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1))).is_some());
+        // An IPv4 client seen through a v4-mapped address counts as that IPv4 address.
+        let _v4 = gate.admit("198.51.99.9".parse().unwrap()).unwrap();
+        let _mapped = gate.admit("::ffff:198.51.99.9".parse().unwrap()).unwrap();
+        assert!(gate.admit("198.51.99.9".parse().unwrap()).is_none());
     }
 }
