@@ -204,6 +204,12 @@ impl ChainState {
         Ok((state, batch))
     }
 
+    /// The chain of a network with a fixed genesis (main), started from it, with the batch
+    /// that stores it; `None` on networks whose chain is made or adopted.
+    pub fn from_pinned_genesis(params: &ChainParams) -> Option<Result<(ChainState, WriteBatch), BlockError>> {
+        crate::template::pinned_genesis(params).map(|genesis| ChainState::new(params.clone(), genesis))
+    }
+
     pub fn params(&self) -> &ChainParams {
         &self.params
     }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use tabcoin_core::chain::LoadError;
 use tabcoin_core::params::ChainParams;
-use tabcoin_core::template::{block_template, create_genesis, pinned_genesis};
+use tabcoin_core::template::{block_template, create_genesis};
 use tabcoin_core::wallet::KeySet;
 use tabcoin_core::{ChainState, Mempool};
 
@@ -52,9 +52,9 @@ pub fn open_chain(datadir: &Path, params: &ChainParams) -> Result<(Store, Option
     let memory = store.load()?;
     if memory.is_empty() {
         // A network with a fixed genesis (main) starts from it: nothing to create or adopt.
-        let Some(genesis) = pinned_genesis(params) else { return Ok((store, None)) };
-        let (chain, batch) = ChainState::new(params.clone(), genesis)
-            .map_err(|e| VerbError::Failed(format!("the network's fixed genesis block is refused: {e}")))?;
+        let Some(started) = ChainState::from_pinned_genesis(params) else { return Ok((store, None)) };
+        let (chain, batch) =
+            started.map_err(|e| VerbError::Failed(format!("the network's fixed genesis block is refused: {e}")))?;
         store.commit([&batch])?;
         return Ok((store, Some(chain)));
     }

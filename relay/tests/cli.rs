@@ -150,17 +150,7 @@ fn a_relay_stopped_as_soon_as_it_listens_exits_cleanly() {
 fn a_chain_stored_under_earlier_rules_is_refused_with_what_to_do() {
     let dir = TempDir::new("cli-old-rules");
     let d = dir.path();
-    let main = |args: &[&str]| {
-        let output = Command::new(BIN)
-            .args(["--network", "main", "--datadir"])
-            .arg(d)
-            .args(args)
-            .env_remove("TABCOIN_PASSPHRASE")
-            .output()
-            .unwrap();
-        let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
-        (output.status.success(), text(&output.stdout), text(&output.stderr))
-    };
+    let main = |args: &[&str]| cli_on("main", d, args);
     let (ok, out, _) = main(&["createwallet"]);
     assert!(ok, "{out}");
     let address = out.rsplit(' ').next().unwrap().to_string();

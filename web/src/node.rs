@@ -156,9 +156,9 @@ impl TabNode {
         let chain = if memory.is_empty() {
             // A network with a fixed genesis (main) starts from it; on the others the node
             // adopts its relay's chain.
-            match tabcoin_core::template::pinned_genesis(&params) {
-                Some(genesis) => {
-                    let (chain, batch) = ChainState::new(params.clone(), genesis)
+            match ChainState::from_pinned_genesis(&params) {
+                Some(started) => {
+                    let (chain, batch) = started
                         .map_err(|e| StartError::Load(format!("the network's fixed genesis block is refused: {e}")))?;
                     store.commit(&[batch]).await.map_err(StartError::Store)?;
                     Some(chain)

@@ -1795,8 +1795,7 @@ impl Node {
     /// be as high that has not said it lacks it, with room in its window.
     fn fetch_candidate(&self, hash: &BlockHash, ready: &[PeerId], requests: &LiteMap<PeerId, Vec<BlockHash>>) -> Fetch {
         let stored = self.chain.as_ref().is_some_and(|c| c.block_info(hash).is_some_and(|i| i.has_data));
-        let in_flight = self.peers.values().any(|p| p.in_flight.contains_key(hash));
-        let done = stored || in_flight || self.orphans.contains_key(hash) || self.blocks_held.contains_key(hash);
+        let done = stored || self.orphans.contains_key(hash) || self.blocks_held.contains_key(hash);
         let Some(pending) = self.pending_headers.get(hash).filter(|_| !done) else { return Fetch::Done };
         let candidates = std::iter::once(pending.source).chain(ready.iter().copied());
         let chosen = candidates.filter(|id| ready.contains(id)).find(|id| {

@@ -1,5 +1,6 @@
 //! Every consensus rule, broken once, with the specific rejection. Among them the seed's flaws
-//! (DESIGN.md section 1): each of those blocks would be accepted by the seed.
+//! (the Go original's, listed in the README, "What it fixes in the seed"): each of those blocks would be
+//! accepted by the seed.
 
 use tabcoin_core::difficulty::{self, DifficultyRule, ParentTiming};
 use tabcoin_core::keys::Signature;

@@ -1,4 +1,4 @@
-//! The seed's scenario (DESIGN.md section 6) in core terms, with queries along the way.
+//! The seed's scenario (as the README plays it) in core terms, with queries along the way.
 
 use tabcoin_core::query::{Balance, balance, history};
 use tabcoin_core::template::{TemplateSpec, build_template};

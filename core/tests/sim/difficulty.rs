@@ -60,11 +60,15 @@ fn start_bits(params: &ChainParams) -> CompactTarget {
     limit.times_pow2(1 << 16, -12 - 16, &limit).to_compact()
 }
 
+/// Hashes expected to find a block at `bits`: 2^256 / target.
+fn hashes_for(bits: CompactTarget) -> f64 {
+    let target: Target = bits.to_target().expect("the rule gives valid targets");
+    2f64.powi(256) / target_as_f64(&target)
+}
+
 /// The hash rate (in hashes a second) that finds blocks at `bits` every target spacing.
 fn rate_for(params: &ChainParams, bits: CompactTarget) -> f64 {
-    let work = bits.to_target().map(|t| t.work()).expect("a valid target");
-    let hashes = work.to_be_bytes().iter().fold(0.0, |acc, b| acc * 256.0 + f64::from(*b));
-    hashes / f64::from(params.target_spacing_secs)
+    hashes_for(bits) / f64::from(params.target_spacing_secs)
 }
 
 /// Mines `blocks` blocks after eleven honest ones at the start target; `rate(height)` is the
@@ -88,9 +92,7 @@ fn simulate(seed: u64, miners: &[Miner], blocks: usize, rate: impl Fn(usize) -> 
         let timing =
             ParentTiming { bits: parent.bits, time: parent.time, grandparent_time: Some(chain[height - 2].time) };
         let bits = next_bits(&params, timing);
-        let target: Target = bits.to_target().expect("the rule gives valid targets");
-        let hashes = 1.0 / (target_as_f64(&target) / 2f64.powi(256));
-        now += -uniform(&mut rng).ln() * hashes / rate(height - 11);
+        now += -uniform(&mut rng).ln() * hashes_for(bits) / rate(height - 11);
         // Who found it: each miner in proportion to its share.
         let mut pick = uniform(&mut rng);
         let miner = miners.iter().find(|m| {

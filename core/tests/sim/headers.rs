@@ -86,6 +86,18 @@ fn a_million_cheap_headers_do_not_hold_up_an_honest_block() {
     assert_eq!(node.chain().unwrap().tip(), honest.block_hash());
 }
 
+/// Peer 2 joins with all of `blocks` and the node syncs them, headers then bodies.
+fn synced_from_peer_2(node: &mut Node, blocks: &[Block]) {
+    join(node, 2, blocks.len() as u32, Work::from_be_bytes([0xff; 32]));
+    drain(node);
+    node.received(2, &frame(Message::Headers(blocks.iter().map(|b| b.header).collect())), NOW);
+    drain(node);
+    for block in blocks {
+        node.received(2, &frame(Message::Block(block.clone())), NOW);
+    }
+    assert_eq!(node.chain().unwrap().height(), blocks.len() as u32);
+}
+
 /// Blocks on `parent` of a chain as another node would mine them, `count` of them.
 fn branch_on(node: &Node, count: usize, payee_salt: u8) -> Vec<Block> {
     let mut theirs = node.chain().unwrap().clone();
@@ -116,14 +128,7 @@ fn branch_on(node: &Node, count: usize, payee_salt: u8) -> Vec<Block> {
 #[test]
 fn a_branch_with_less_work_is_neither_fetched_nor_stored() {
     let (mut node, blocks) = setup(3);
-    join(&mut node, 2, 3, Work::from_be_bytes([0xff; 32]));
-    drain(&mut node);
-    node.received(2, &frame(Message::Headers(blocks.iter().map(|b| b.header).collect())), NOW);
-    drain(&mut node);
-    for block in &blocks {
-        node.received(2, &frame(Message::Block(block.clone())), NOW);
-    }
-    assert_eq!(node.chain().unwrap().height(), 3);
+    synced_from_peer_2(&mut node, &blocks);
 
     let side = branch_on(&node, 2, 9);
     join(&mut node, 1, 2, Work::ZERO);
@@ -233,14 +238,7 @@ fn headers_that_do_not_form_a_chain_cut_the_sender_off() {
 #[test]
 fn stale_side_headers_are_forgotten() {
     let (mut node, blocks) = setup(120);
-    join(&mut node, 2, 120, Work::from_be_bytes([0xff; 32]));
-    drain(&mut node);
-    node.received(2, &frame(Message::Headers(blocks.iter().map(|b| b.header).collect())), NOW);
-    drain(&mut node);
-    for block in &blocks {
-        node.received(2, &frame(Message::Block(block.clone())), NOW);
-    }
-    assert_eq!(node.chain().unwrap().height(), 120);
+    synced_from_peer_2(&mut node, &blocks);
     // A one-block side branch off genesis: less work, kept but never fetched.
     let genesis = node.chain().unwrap().genesis_hash();
     let genesis_time = node.chain().unwrap().block_info(&genesis).unwrap().header.time;

@@ -39,7 +39,7 @@ fn new_chain(owner: &Address) -> (ChainState, tabcoin_core::store::WriteBatch) {
     ChainState::new(params, genesis).unwrap()
 }
 
-/// DESIGN.md section 6, with the relay, a wallet node and a miner node.
+/// The seed's scenario (README, "The seed's scenario by hand"), with the relay, a wallet node and a miner node.
 fn seeds_scenario(seed: u64) {
     let params = ChainParams::test();
     let mut relay_keys = KeySet::new();

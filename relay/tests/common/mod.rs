@@ -153,8 +153,13 @@ pub fn read_log(datadir: &Path) -> String {
 }
 
 pub fn cli(datadir: &Path, args: &[&str]) -> (bool, String, String) {
+    cli_on("test", datadir, args)
+}
+
+/// A CLI verb on `network`'s data in `datadir`: (succeeded, stdout, stderr).
+pub fn cli_on(network: &str, datadir: &Path, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(BIN)
-        .args(["--network", "test", "--datadir"])
+        .args(["--network", network, "--datadir"])
         .arg(datadir)
         .args(args)
         .env_remove("TABCOIN_PASSPHRASE")
