@@ -95,4 +95,14 @@ fi
 echo "$page_wasm_gzipped bytes gzipped"
 
 step "end-to-end: the seed's scenario in headless Chromium tabs against the relay"
-(cd tests && npm ci --no-audit --no-fund && CHROMIUM=/usr/bin/chromium TABCOIN_BIN="$PWD/../target/debug/tabcoin" npm test)
+rm -f tests/screenshots/failure-*
+if ! (cd tests && npm ci --no-audit --no-fund && CHROMIUM=/usr/bin/chromium TABCOIN_BIN="$PWD/../target/debug/tabcoin" npm test); then
+  # What the tabs and the relay showed at each failure, printed last so that a log cut to its
+  # end still carries it.
+  for diagnosis in tests/screenshots/failure-*.txt; do
+    [ -e "$diagnosis" ] || continue
+    echo "== $diagnosis (its end)"
+    tail -n 60 "$diagnosis"
+  done
+  exit 1
+fi

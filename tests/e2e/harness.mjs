@@ -126,16 +126,22 @@ export const WAIT = { timeout: 60_000, polling: 100 };
  *  the screenshots, and prints where. */
 export async function saveDiagnosis(step, tabs, relay) {
   const slug = step.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 60);
-  const lines = [`step: ${step}`];
+  // The relay first and the tabs last: the test command prints the end of this file when a
+  // test fails, and what the tabs showed is what explains most failures.
+  const lines = [`step: ${step}`, 'relay output (last 200 lines):', ...relay.log.join('').split('\n').slice(-200)];
   for (const [name, tab] of Object.entries(tabs)) {
     if (!tab || tab.isClosed()) continue;
     await tab.screenshot({ path: join(screenshots, `failure-${slug}-${name}.png`), fullPage: true }).catch(() => {});
     const status = await tab.evaluate(() => window.tabcoin?.node.status() ?? null).catch((e) => String(e));
-    const log = await tab.evaluate(() => [...document.querySelectorAll('#log-lines li')].slice(0, 60).map((li) => li.textContent))
+    const shown = await tab.evaluate(() => [...document.querySelectorAll('.message, .notice, #addresses li')]
+      .filter((element) => element.textContent.trim() !== '')
+      .map((element) => `${element.id || element.className}: ${element.textContent.trim().slice(0, 300)}`))
+      .catch((e) => [String(e)]);
+    const log = await tab.evaluate(() => [...document.querySelectorAll('#log-lines li')].slice(0, 20).map((li) => li.textContent))
       .catch(() => []);
-    lines.push(`${name} status: ${JSON.stringify(status)}`, `${name} errors: ${tab.errors}`, `${name} log (newest first):`, ...log);
+    lines.push(`--- ${name} tab`, `${name} log (newest first):`, ...log, `${name} messages shown:`, ...shown,
+      `${name} errors: ${JSON.stringify(tab.errors)}`, `${name} status: ${JSON.stringify(status)}`);
   }
-  lines.push('relay output (last 200 lines):', ...relay.log.join('').split('\n').slice(-200));
   const file = join(screenshots, `failure-${slug}.txt`);
   writeFileSync(file, lines.join('\n'));
   console.error(`diagnosis saved in ${file}`);

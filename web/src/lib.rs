@@ -18,3 +18,13 @@ pub mod workers;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown", not(target_feature = "atomics")))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+/// A panic is a bug: it is written to the console with its message and place, where the person
+/// reporting it (and the end-to-end tests) can see it, instead of a bare "unreachable".
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+fn report_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("tabcoin panicked: {info}").into());
+    }));
+}

@@ -151,13 +151,6 @@ class Page {
     } else {
       clearNotice('notice-chain');
     }
-    if (status.persistence === 'denied') {
-      notice('notice-persistence', 'warn',
-        'The browser did not grant persistent storage: it may delete this node\'s chain and keys when space runs low. ' +
-        'Export your keys to keep them safe.');
-    } else {
-      clearNotice('notice-persistence');
-    }
     if (status.storeFailure) {
       notice('notice-store', 'error', `This tab can no longer write its store: ${status.storeFailure}. Reload the page.`);
     }

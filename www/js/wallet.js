@@ -26,7 +26,13 @@ export class WalletPanel {
       ? 'Keys are stored encrypted under your passphrase (PBKDF2 + AES-GCM).'
       : 'Keys are stored unencrypted in this browser. Set a passphrase to encrypt them.';
     $('passphrase-remove').hidden = !status.encrypted;
-    if (changed) {
+    // Said here, next to the export button, rather than in a banner above the page: the
+    // browser answers a while after the start, and a banner arriving then would move every
+    // button under the pointer.
+    $('keys-persistence').hidden = status.persistence !== 'denied';
+    // A list that could not be drawn is drawn again on the next refresh, not left stale until
+    // the next block.
+    if (changed || this.addressesStale) {
       this.drawAddresses();
       if (this.lookedUp) this.lookup(this.lookedUp, true);
       if (this.historyAddress) this.drawHistory(this.historyAddress);
@@ -38,8 +44,11 @@ export class WalletPanel {
     try {
       rows = this.node.addresses();
     } catch (error) {
+      console.error('the addresses could not be read:', error);
+      this.addressesStale = true;
       return;
     }
+    this.addressesStale = false;
     this.addressList = rows.map((row) => row.address);
     $('no-addresses').hidden = rows.length > 0;
     $('addresses').replaceChildren(...rows.map((row) => el('li', { 'data-address': row.address },
